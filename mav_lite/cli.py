@@ -1,0 +1,92 @@
+"""The `mav-lite` command (also `python -m mav_lite`).
+
+    mav-lite info                                  # setup check: versions, device, preset, ffmpeg
+    mav-lite demo --out outputs                    # a first video, as MP4 and GIF
+    mav-lite notebook notebooks/01_shapes_world.ipynb --preset cpu   # re-run and save with outputs
+
+Bad arguments end with exit code 2 and a one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _info(args) -> None:
+    from .system import report
+
+    for key, value in report().items():
+        print(f"{key:>15}: {value}")
+
+
+def first_video(out: Path, preset_name: str | None = None) -> list[Path]:
+    """Four Shapes World clips, one per motion, tiled 2x2 and saved as MP4 and GIF."""
+    from .config import get_preset
+    from .data import ShapesWorld
+    from .viz import save_video, video_grid
+
+    preset = get_preset(preset_name)
+    print(preset.summary())
+    world = ShapesWorld(size=64, seed=0, max_objects=1)
+    clips, index, seen = [], 0, set()
+    while len(clips) < 4:  # the first clip of each kind of motion
+        video, caption, attrs = world.eval_clip(index, frames=16, fps=preset.world.fps)
+        index += 1
+        motion = attrs["objects"][0]["motion"]
+        if motion not in seen:
+            seen.add(motion)
+            clips.append(video)
+            print(f"  {motion:>8}: {caption}")
+    grid = video_grid(clips, ncols=2)  # (3, 16, 128, 128)
+    return [save_video(grid, out / f"first_video{ext}", fps=preset.world.fps, height=256) for ext in (".mp4", ".gif")]
+
+
+def _demo(args) -> None:
+    paths = first_video(Path(args.out), args.preset)
+    for path in paths:
+        print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+
+
+def _notebook(args) -> None:
+    from .notebooks import run_notebook
+
+    for path in args.paths:
+        seconds = run_notebook(path, args.preset, save=not args.no_save)
+        print(f"{path}: ran in {seconds:.1f} s with preset {args.preset}" + ("" if args.no_save else ", saved"))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mav-lite", description="Make-A-Video, rebuilt at laptop scale.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="setup check: versions, device, preset, ffmpeg").set_defaults(run=_info)
+    demo = sub.add_parser("demo", help="make a first video (MP4 and GIF)",
+                          epilog="example: mav-lite demo --out outputs")
+    demo.add_argument("--out", default="outputs", help="folder for the video files (default: outputs)")
+    demo.add_argument("--preset", default=None, help="ci, cpu, gpu or paper (default: $MAV_LITE_PROFILE)")
+    demo.set_defaults(run=_demo)
+    nb = sub.add_parser("notebook", help="re-execute notebooks in a preset and save them with outputs",
+                        epilog="example: mav-lite notebook notebooks/01_shapes_world.ipynb --preset cpu")
+    nb.add_argument("paths", nargs="+", type=Path)
+    nb.add_argument("--preset", required=True, help="ci, cpu, gpu or paper")
+    nb.add_argument("--no-save", action="store_true", help="run only; leave the file as it is")
+    nb.set_defaults(run=_notebook)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"mav-lite {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

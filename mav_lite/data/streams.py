@@ -1,0 +1,75 @@
+"""Endless, resumable streams of Shapes World batches for training (torch IterableDatasets).
+
+A stream is a position in an infinite sequence of samples: batch n holds samples
+[position, position + batch_size). Save `state_dict()` with a checkpoint and `load_state_dict()`
+on resume, and training continues with exactly the batches it would have seen.
+
+    stream = ImageStream(ShapesWorld(32, seed=0), batch_size=32)
+    images, captions = next(iter(stream))      # (32, 3, 32, 32), 32 captions
+    clips = ClipStream(world, batch_size=4, frames=8, fps=(1, 30))
+    videos, fps = next(iter(clips))            # (4, 3, 8, 32, 32), (4,) fps of each clip
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset
+
+from .world import ShapesWorld
+
+
+class _Stream(IterableDataset):
+    def __init__(self, world: ShapesWorld, batch_size: int, position: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.world, self.batch_size, self.position = world, int(batch_size), int(position)
+
+    def state_dict(self) -> dict:
+        return {"position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.position = int(state["position"])
+
+    def __iter__(self):
+        while True:
+            indices = range(self.position, self.position + self.batch_size)
+            batch = self._batch(indices)
+            self.position += self.batch_size
+            yield batch
+
+    def _batch(self, indices):
+        raise NotImplementedError
+
+
+class ImageStream(_Stream):
+    """Batches of (images (B, 3, H, W) in [-1, 1], captions) from the "seen" split."""
+
+    def _batch(self, indices):
+        images, captions, _ = self.world.images(indices)
+        return images, captions
+
+
+class ClipStream(_Stream):
+    """Batches of unlabeled clips (videos (B, 3, T, H, W), fps (B,)); no captions, as in the paper.
+
+    fps: one number, or a (low, high) range each clip's fps is drawn from (integers, per sample,
+    seeded by the world's seed and the sample index).
+    """
+
+    def __init__(self, world: ShapesWorld, batch_size: int, frames: int, fps=8, position: int = 0):
+        super().__init__(world, batch_size, position)
+        low, high = (fps, fps) if np.ndim(fps) == 0 else fps
+        if not 0 < low <= high:
+            raise ValueError(f"fps must be positive and low <= high, got {fps}")
+        self.frames, self.fps_range = int(frames), (low, high)
+
+    def _fps(self, index: int) -> int:
+        low, high = self.fps_range
+        rng = np.random.default_rng([self.world.seed, 100, index])
+        return int(rng.integers(low, high + 1))
+
+    def _batch(self, indices):
+        fps = [self._fps(i) for i in indices]
+        videos, _ = self.world.videos(indices, self.frames, fps)
+        return videos, torch.tensor(fps, dtype=torch.float32)

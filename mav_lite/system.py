@@ -1,0 +1,52 @@
+"""What this machine offers the course: versions, device, precision support, ffmpeg (notebook 00).
+
+`report()` is the setup check printed by notebook 00 and `mav-lite info`. `cpu_has_bf16()` is the
+one place that decides whether bf16 is worth using on a CPU: on a processor without bf16
+instructions (AVX2 only) a bf16 conv measured ~35x slower than fp32, so the answer comes from the
+processor's features, never from one timing.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+import torch
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def device() -> torch.device:
+    """The device the course trains on: CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def report() -> dict[str, str]:
+    """Versions, device, precision support, preset and ffmpeg, as strings (setup check)."""
+    import mediapy
+    import numpy
+
+    from . import __version__
+    from .config import get_preset
+    from .viz import ensure_ffmpeg
+
+    info = {
+        "mav_lite": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "mediapy": mediapy.__version__,
+        "processor": platform.processor() or platform.machine(),
+        "cpu capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu bf16": "yes" if cpu_has_bf16() else "no (fp32 on CPU)",
+        "threads": str(torch.get_num_threads()),
+        "device": str(device()),
+        "preset": get_preset().name,
+        "ffmpeg": "imageio-ffmpeg's binary" if "imageio_ffmpeg" in ensure_ffmpeg() else "the system's",
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
