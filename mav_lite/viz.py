@@ -179,3 +179,28 @@ def video_grid(videos, ncols: int) -> torch.Tensor:
     if len(videos) % ncols:
         raise ValueError(f"{len(videos)} videos do not fill rows of {ncols}")
     return rearrange(videos, "(r c) ch t h w -> ch t (r h) (c w)", c=ncols)
+
+
+def plot_chain(preset, ax=None):
+    """The paper's chain (eq. 1) as boxes, with the sizes each stage makes in `preset`."""
+    w, frames = preset.world, preset.frames_after_upf
+    stages = [
+        ("text", "a prompt"),
+        ("$C_x$", "text embedding $x_e$"),
+        ("$P$", "image embedding $y_e$"),
+        ("$D^t$", f"{w.frames} frames @{w.image_size}²"),
+        ("$\\uparrow_F$ (upF)", f"{frames} frames @{w.image_size}²"),
+        ("$SR_l^t$", f"{frames} frames @{preset.sr_low.size_out}²"),
+        ("$SR_h$", f"{frames} frames @{preset.sr_high.size_out}²"),
+    ]
+    ax = ax or plt.figure(figsize=(12, 1.9)).gca()
+    for i, (name, made) in enumerate(stages):
+        ax.add_patch(plt.Rectangle((i * 1.6, 0), 1.2, 0.8, fc="#e8eefc" if i else "#f4f4f4", ec="#335"))
+        ax.text(i * 1.6 + 0.6, 0.4, name, ha="center", va="center", fontsize=13)
+        ax.text(i * 1.6 + 0.6, -0.25, made, ha="center", va="center", fontsize=8)
+        if i:
+            ax.annotate("", xy=(i * 1.6, 0.4), xytext=(i * 1.6 - 0.4, 0.4), arrowprops={"arrowstyle": "->"})
+    ax.set_xlim(-0.1, len(stages) * 1.6 - 0.3), ax.set_ylim(-0.5, 1.0), ax.axis("off")
+    ax.set_title(f"Make-A-Video's chain in preset '{preset.name}'  (only $P$ ever sees text; "
+                 "$D^t$, upF and $SR_l^t$ learn from unlabeled video)", fontsize=10)
+    return ax

@@ -19,10 +19,6 @@ import numpy as np
 from .vocab import (BACKGROUND_WORDS, CENTER_WORDS, COLOR_WORDS, COLUMNS, DIRECTIONS, MOTION_WORDS, ROW_WORDS,
                     SHAPE_WORDS, SIZE_WORDS, words)
 
-# how a position key is said: the two halves of a corner cell can be written with a hyphen
-_ROW_OUT = {"top": ("top", "upper"), "bottom": ("bottom", "lower")}
-
-
 def _pick(rng: np.random.Generator, options):
     return options[int(rng.integers(len(options)))]
 
@@ -36,8 +32,8 @@ def _position_phrase(rng: np.random.Generator, position: str, prefix: bool) -> s
         side = _pick(rng, (parts[1], f"{parts[1]} side"))
         return side if prefix else f"on the {side}"
     else:
-        row = _pick(rng, _ROW_OUT[parts[0]])
-        core = row if parts[1] == "center" else _pick(rng, (f"{row} {parts[1]}", f"{row}-{parts[1]}"))
+        row = _pick(rng, ROW_WORDS[parts[0]])  # "upper left", "lower-right"; plain "top" / "bottom" alone
+        core = parts[0] if parts[1] == "center" else _pick(rng, (f"{row} {parts[1]}", f"{row}-{parts[1]}"))
         if parts[1] != "center" and not prefix and rng.random() < 0.3:
             core += " corner"
     if prefix:
@@ -116,10 +112,10 @@ def _parse_object(tokens: list[str]) -> dict:
             obj["size"] = _SIZE[w]
         elif w in _ROW:
             row = _ROW[w]
-        elif w in COLUMNS:
-            col = w
         elif w in CENTER_WORDS:
             centre = True
+        elif w in COLUMNS:
+            col = w
     if row or col or centre:
         obj["position"] = "center" if not (row or col) else f"{row or 'middle'} {col or 'center'}"
     return obj

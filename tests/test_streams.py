@@ -1,0 +1,28 @@
+import torch
+
+from mav_lite.data import ClipStream, ImageStream, ShapesWorld
+
+
+def test_image_stream_resumes_mid_stream():
+    world = ShapesWorld(size=16, seed=0)
+    stream = ImageStream(world, batch_size=4)
+    it = iter(stream)
+    next(it), next(it)
+    state = stream.state_dict()
+    expected, expected_captions = next(it)
+    resumed = ImageStream(world, batch_size=4)
+    resumed.load_state_dict(state)
+    images, captions = next(iter(resumed))
+    assert state == {"position": 8}
+    assert torch.equal(images, expected) and captions == expected_captions
+    assert torch.equal(images[0], world.image(8)[0])  # batch n holds samples n*B .. n*B+B-1
+
+
+def test_clip_stream_draws_fps_from_its_range_without_captions():
+    world = ShapesWorld(size=16, seed=0)
+    stream = ClipStream(world, batch_size=16, frames=3, fps=(2, 6))
+    videos, fps = next(iter(stream))
+    assert videos.shape == (16, 3, 3, 16, 16) and fps.shape == (16,)
+    assert fps.min() >= 2 and fps.max() <= 6 and len(set(fps.tolist())) > 1
+    again, fps_again = next(iter(ClipStream(world, batch_size=16, frames=3, fps=(2, 6))))
+    assert torch.equal(again, videos) and torch.equal(fps, fps_again)
