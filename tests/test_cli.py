@@ -1,0 +1,30 @@
+import nbformat
+
+from mav_lite.cli import main
+from mav_lite.notebooks import run_notebook
+
+
+def test_demo_writes_mp4_and_gif(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--preset", "ci"]) == 0
+    assert (tmp_path / "first_video.mp4").stat().st_size > 1000
+    assert (tmp_path / "first_video.gif").stat().st_size > 1000
+    assert "preset 'ci'" in capsys.readouterr().out
+
+
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--preset", "laptop"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "valid presets: ci, cpu, gpu, paper" in err
+    assert main(["notebook", str(tmp_path / "missing.ipynb"), "--preset", "ci"]) == 2
+
+
+def test_notebook_runner_saves_outputs_without_widget_state(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nprint(os.environ['MAV_LITE_PROFILE'])")])
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    run_notebook(path, "gpu")
+    saved = nbformat.read(path, as_version=4)
+    assert saved.cells[0].outputs[0]["text"] == "gpu\n"  # the kernel ran in the preset asked for
+    assert "widgets" not in saved.metadata and saved.metadata["mav_lite"]["preset"] == "gpu"
