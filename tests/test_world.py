@@ -4,7 +4,6 @@ import torch
 
 from mav_lite.data import COLORS, HELD_OUT_MOTIONS, HELD_OUT_PAIRS, POSITIONS, SIZES, ShapesWorld, parse_caption
 from mav_lite.data.render import render
-from mav_lite.data.world import _layers
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,7 @@ def test_mask_area_matches_the_size_word(world):
     for i in range(120):
         attrs = world.scene(i)
         for obj in attrs["objects"]:
-            alone = render(_layers([[obj | {"rgb": (255, 255, 255)}]]), ["black"], size)  # white on black
+            alone = render([[obj | {"rgb": (255, 255, 255)}]], ["black"], size)  # white on black
             coverage = (alone[0, ..., 0].astype(np.float64) - 14) / (255 - 14)
             area = coverage.sum() / size**2
             lo, hi = SIZES[obj["size"]]

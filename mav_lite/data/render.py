@@ -121,30 +121,45 @@ def backgrounds(names: list[str], size: int) -> np.ndarray:
     return out
 
 
-def render(layers: dict[str, np.ndarray], background: list[str], size: int) -> np.ndarray:
+def _layers(scenes: list[list[dict]]) -> dict[str, np.ndarray]:
+    """Object lists -> (N, K) arrays, K = most objects in a scene ("shape" -1 where none)."""
+    n, k = len(scenes), max(len(objs) for objs in scenes)
+    layers = {"shape": np.full((n, k), -1, np.int64), "rgb": np.zeros((n, k, 3), np.float32)}
+    for key in ("x", "y", "radius", "angle"):
+        layers[key] = np.zeros((n, k), np.float32)
+    for i, objs in enumerate(scenes):
+        for j, obj in enumerate(objs):
+            layers["shape"][i, j] = SHAPES.index(obj["shape"])
+            layers["rgb"][i, j] = obj["rgb"]
+            for key in ("x", "y", "radius", "angle"):
+                layers[key][i, j] = obj[key]
+    return layers
+
+
+def render(scenes: list[list[dict]], background: list[str], size: int) -> np.ndarray:
     """Draw a batch of scenes; returns (N, H, W, 3) uint8.
 
-    `layers` holds arrays of shape (N, K), K objects per scene drawn in order (later on top):
-    "shape" (index into SHAPES, -1 for no object), "x", "y" (centre, image units, y down),
-    "radius" (equal-area radius, image units), "angle" (radians, counter-clockwise), and "rgb"
-    of shape (N, K, 3) in 0..255.
+    Each scene is a list of objects drawn in order (later on top), each a dict with "shape", "rgb"
+    (0..255), "x", "y" (centre, image units, y down), "radius" (equal-area radius, image units)
+    and "angle" (radians, counter-clockwise). Objects of one shape are drawn together, vectorized.
     """
+    layers = _layers(scenes)
     image = backgrounds(background, size)  # (N, H, W, 3)
-    centres = ((np.arange(size, dtype=np.float32) + 0.5) / size)  # pixel centres, image units
+    centres = (np.arange(size, dtype=np.float32) + 0.5) / size  # pixel centres, image units
     px, py = centres[None, None, :], centres[None, :, None]  # (1, 1, W), (1, H, 1)
     for k in range(layers["shape"].shape[1]):
         for s, shape in enumerate(SHAPES):
             idx = np.flatnonzero(layers["shape"][:, k] == s)
             if idx.size == 0:
                 continue
-            col = lambda key: layers[key][idx, k].astype(np.float32)[:, None, None]  # noqa: E731  (n, 1, 1)
-            scale = col("radius") * unit_scale(shape)  # image units per unit-frame unit
-            cos, sin = np.cos(col("angle")), np.sin(col("angle"))
-            dx, dy = px - col("x"), col("y") - py  # y up in the shape's frame
+            x, y, radius, angle = (layers[key][idx, k][:, None, None] for key in ("x", "y", "radius", "angle"))
+            scale = radius * unit_scale(shape)  # image units per unit-frame unit, (n, 1, 1)
+            cos, sin = np.cos(angle), np.sin(angle)
+            dx, dy = px - x, y - py  # y up in the shape's frame
             lx = (cos * dx + sin * dy) / scale  # rotate by -angle into the unit frame
             ly = (cos * dy - sin * dx) / scale
             dist_px = unit_sdf(shape, lx, ly) * scale * size  # (n, H, W) signed distance in pixels
             alpha = np.clip(0.5 - dist_px, 0.0, 1.0)[..., None]  # (n, H, W, 1)
-            rgb = layers["rgb"][idx, k].astype(np.float32)[:, None, None, :]  # (n, 1, 1, 3)
+            rgb = layers["rgb"][idx, k][:, None, None, :]  # (n, 1, 1, 3)
             image[idx] += alpha * (rgb - image[idx])
     return np.rint(image).astype(np.uint8)

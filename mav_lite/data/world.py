@@ -23,8 +23,7 @@ import torch
 from .captions import make_caption
 from .motion import PULSE_AMPLITUDE, direction_at, sample_motion, trajectory
 from .render import extent, render
-from .vocab import (BACKGROUNDS, COLORS, HELD_OUT_MOTIONS, HELD_OUT_PAIRS, INVISIBLE, MOTIONS, POSITIONS, SHAPES,
-                    SIZES)
+from .vocab import BACKGROUNDS, COLORS, HELD_OUT_MOTIONS, HELD_OUT_PAIRS, INVISIBLE, MOTIONS, POSITIONS, SHAPES, SIZES
 
 SPLITS = ("seen", "held_out")
 _STREAMS = {"image/seen": 0, "image/held_out": 1, "video": 2, "clip/seen": 3, "clip/held_out": 4}
@@ -118,7 +117,7 @@ class ShapesWorld:
     def images(self, indices, size: int | None = None, split: str = "seen"):
         """A batch: (B, 3, H, W) in [-1, 1], B captions, B attribute dicts."""
         scenes = [self.scene(int(i), split) for i in indices]
-        pixels = render(_layers([s["objects"] for s in scenes]), [s["background"] for s in scenes],
+        pixels = render([s["objects"] for s in scenes], [s["background"] for s in scenes],
                         size or self.size)
         return to_tensor(pixels), [s["caption"] for s in scenes], scenes
 
@@ -172,7 +171,7 @@ class ShapesWorld:
         scenes = [[{**o, **{k: o["track"][k][t] for k in o["track"]}} for o in c["objects"]]
                   for c in clips for t in range(frames)]
         backgrounds = [c["background"] for c in clips for _ in range(frames)]
-        pixels = render(_layers(scenes), backgrounds, size or self.size)  # (B*T, H, W, 3)
+        pixels = render(scenes, backgrounds, size or self.size)  # (B*T, H, W, 3)
         video = to_tensor(pixels)  # (B*T, 3, H, W)
         return video.reshape(len(clips), frames, *video.shape[1:]).transpose(1, 2)  # (B, 3, T, H, W)
 
@@ -225,18 +224,3 @@ def _straight_run(rng, params: dict, duration: float) -> None:
     velocity = (sign * speed, 0.0) if axis == 0 else (0.0, sign * speed)
     params["vx"], params["vy"] = velocity
     params["x" if axis == 0 else "y"] = start
-
-
-def _layers(scenes: list[list[dict]]) -> dict[str, np.ndarray]:
-    """Object lists -> the (N, K) arrays `render` draws, K = most objects in a scene."""
-    n, k = len(scenes), max(len(objs) for objs in scenes)
-    layers = {"shape": np.full((n, k), -1, np.int64), "rgb": np.zeros((n, k, 3), np.float32)}
-    for key in ("x", "y", "radius", "angle"):
-        layers[key] = np.zeros((n, k), np.float64)
-    for i, objs in enumerate(scenes):
-        for j, obj in enumerate(objs):
-            layers["shape"][i, j] = SHAPES.index(obj["shape"])
-            layers["rgb"][i, j] = obj["rgb"]
-            for key in ("x", "y", "radius", "angle"):
-                layers[key][i, j] = obj[key]
-    return layers
