@@ -3,6 +3,7 @@
     mav-lite info                                  # setup check: versions, device, preset, ffmpeg
     mav-lite demo --out outputs                    # a first video, as MP4 and GIF
     mav-lite notebook notebooks/01_shapes_world.ipynb --preset cpu   # re-run and save with outputs
+    mav-lite train unconditional --preset cpu --steps 1500 --out runs/uncond   # train a stage (--resume)
 
 Bad arguments end with exit code 2 and a one-line message, never a traceback.
 """
@@ -73,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
     nb.add_argument("--preset", required=True, help="ci, cpu, gpu or paper")
     nb.add_argument("--no-save", action="store_true", help="run only; leave the file as it is")
     nb.set_defaults(run=_notebook)
+    from . import train
+
+    tr = sub.add_parser("train", help="train a stage of the chain; resumable",
+                        epilog="example: mav-lite train unconditional --preset cpu --steps 1500 --out runs/uncond")
+    train.add_arguments(tr)
+    tr.set_defaults(run=train.run)
     return p
 
 
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError) as err:  # CheckpointError and DataError are ValueErrors
         print(f"mav-lite {args.command}: error: {err}", file=sys.stderr)
         return 2
     print(f"done in {time.perf_counter() - start:.1f} s")

@@ -62,6 +62,7 @@ class UNetSizes:
     channels: int  # width of the first level
     channel_mults: tuple[int, ...]  # one entry per resolution level
     attention_levels: tuple[int, ...]  # levels (0 = full resolution) with self-attention
+    res_blocks: int  # residual blocks per level on the way down
     batch_size: int
     train_steps: int
     sample_steps: int
@@ -139,7 +140,7 @@ PRESETS: dict[str, Preset] = {
         world=WorldSizes(image_size=16, frames=4, fps=8, fps_range=(2, 24)),
         clip=ClipSizes(embed_dim=32, width=32, layers=1, heads=2, context=24, batch_size=32, train_steps=30),
         prior=PriorSizes(width=32, layers=1, heads=2, batch_size=32, train_steps=30, sample_steps=8, guidance=2.0),
-        decoder=UNetSizes(channels=16, channel_mults=(1, 2), attention_levels=(1,), batch_size=16,
+        decoder=UNetSizes(channels=16, channel_mults=(1, 2), attention_levels=(1,), res_blocks=1, batch_size=16,
                           train_steps=30, sample_steps=8, guidance=3.0),
         video=VideoSizes(batch_size=2, train_steps=20, sample_steps=8, guidance=3.0),
         interpolation=InterpolationSizes(frame_skip=2, batch_size=2, train_steps=20, sample_steps=8),
@@ -155,7 +156,7 @@ PRESETS: dict[str, Preset] = {
         clip=ClipSizes(embed_dim=64, width=96, layers=3, heads=4, context=24, batch_size=128, train_steps=2000),
         prior=PriorSizes(width=128, layers=4, heads=4, batch_size=128, train_steps=3000, sample_steps=25,
                          guidance=2.0),
-        decoder=UNetSizes(channels=32, channel_mults=(1, 2, 2), attention_levels=(2,), batch_size=32,
+        decoder=UNetSizes(channels=32, channel_mults=(1, 2, 2), attention_levels=(2,), res_blocks=2, batch_size=32,
                           train_steps=1500, sample_steps=25, guidance=3.0),
         video=VideoSizes(batch_size=4, train_steps=1500, sample_steps=25, guidance=3.0),
         interpolation=InterpolationSizes(frame_skip=4, batch_size=4, train_steps=1500, sample_steps=25),
@@ -171,7 +172,7 @@ PRESETS: dict[str, Preset] = {
         clip=ClipSizes(embed_dim=128, width=192, layers=4, heads=4, context=24, batch_size=512, train_steps=4000),
         prior=PriorSizes(width=256, layers=6, heads=8, batch_size=512, train_steps=6000, sample_steps=50,
                          guidance=2.0),
-        decoder=UNetSizes(channels=64, channel_mults=(1, 2, 2), attention_levels=(2,), batch_size=256,
+        decoder=UNetSizes(channels=64, channel_mults=(1, 2, 2), attention_levels=(2,), res_blocks=2, batch_size=256,
                           train_steps=4500, sample_steps=50, guidance=3.0),
         video=VideoSizes(batch_size=32, train_steps=5000, sample_steps=50, guidance=3.0),
         interpolation=InterpolationSizes(frame_skip=5, batch_size=32, train_steps=4000, sample_steps=50),
@@ -187,7 +188,8 @@ PRESETS: dict[str, Preset] = {
         clip=ClipSizes(embed_dim=256, width=384, layers=6, heads=8, context=32, batch_size=1024, train_steps=20000),
         prior=PriorSizes(width=512, layers=8, heads=8, batch_size=1024, train_steps=20000, sample_steps=64,
                          guidance=2.0),
-        decoder=UNetSizes(channels=128, channel_mults=(1, 2, 3, 4), attention_levels=(2, 3), batch_size=256,
+        decoder=UNetSizes(channels=128, channel_mults=(1, 2, 3, 4), attention_levels=(2, 3), res_blocks=2,
+                          batch_size=256,
                           train_steps=50000, sample_steps=100, guidance=3.0),
         video=VideoSizes(batch_size=32, train_steps=50000, sample_steps=100, guidance=3.0),
         interpolation=InterpolationSizes(frame_skip=5, batch_size=32, train_steps=20000, sample_steps=50),

@@ -1,7 +1,8 @@
 """Endless, resumable streams of Shapes World batches for training (torch IterableDatasets).
 
-A stream is a position in an infinite sequence of samples: batch n holds samples
-[position, position + batch_size). Save `state_dict()` with a checkpoint and `load_state_dict()`
+A stream is a position in an infinite sequence of samples: each batch holds samples
+[position, position + batch_size), then the position moves on by `stride` (the batch size, or
+processes * batch size when several processes read one stream, each from its own offset). Save `state_dict()` with a checkpoint and `load_state_dict()`
 on resume, and training continues with exactly the batches it would have seen.
 
     stream = ImageStream(ShapesWorld(32, seed=0), batch_size=32)
@@ -20,10 +21,11 @@ from .world import ShapesWorld
 
 
 class _Stream(IterableDataset):
-    def __init__(self, world: ShapesWorld, batch_size: int, position: int = 0):
+    def __init__(self, world: ShapesWorld, batch_size: int, position: int = 0, stride: int | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.world, self.batch_size, self.position = world, int(batch_size), int(position)
+        self.stride = int(stride or batch_size)  # > batch_size when processes share the stream
 
     def state_dict(self) -> dict:
         return {"position": self.position}
@@ -35,7 +37,7 @@ class _Stream(IterableDataset):
         while True:
             indices = range(self.position, self.position + self.batch_size)
             batch = self._batch(indices)
-            self.position += self.batch_size
+            self.position += self.stride
             yield batch
 
     def _batch(self, indices):
@@ -57,8 +59,9 @@ class ClipStream(_Stream):
     seeded by the world's seed and the sample index).
     """
 
-    def __init__(self, world: ShapesWorld, batch_size: int, frames: int, fps=8, position: int = 0):
-        super().__init__(world, batch_size, position)
+    def __init__(self, world: ShapesWorld, batch_size: int, frames: int, fps=8, position: int = 0,
+                 stride: int | None = None):
+        super().__init__(world, batch_size, position, stride)
         low, high = (fps, fps) if np.ndim(fps) == 0 else fps
         if not 0 < low <= high:
             raise ValueError(f"fps must be positive and low <= high, got {fps}")
