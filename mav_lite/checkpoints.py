@@ -170,3 +170,19 @@ def card(stage: str, preset: str, config: dict, identity: dict, step: int, metri
     return {"stage": stage, "preset": preset, "config": config, "identity": identity, "step": step,
             "metrics": metrics, "mav_lite_version": __version__, "git_commit": git_commit(),
             "torch_version": torch.__version__, "command": command}
+
+
+def publish(run: Path, root: Path = REFERENCE_DIR) -> Path:
+    """Make a run's EMA weights the reference of its stage: data/checkpoints/STAGE/, stored in float16.
+
+    float16 halves the size (all reference weights together stay under ~60 MB); loading casts back
+    to the model's float32.
+    """
+    run = Path(run)
+    card_ = load_card(run)
+    tensors = load_tensors(run / WEIGHTS)
+    folder = Path(root) / card_["stage"]
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tensors({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, folder / WEIGHTS)
+    save_json(card_ | {"weights_dtype": "float16"}, folder / CARD)
+    return folder

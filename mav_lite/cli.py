@@ -4,6 +4,7 @@
     mav-lite demo --out outputs                    # a first video, as MP4 and GIF
     mav-lite notebook notebooks/01_shapes_world.ipynb --preset cpu   # re-run and save with outputs
     mav-lite train unconditional --preset cpu --steps 1500 --out runs/uncond   # train a stage (--resume)
+    mav-lite publish runs/uncond                   # its weights become the reference in data/checkpoints
 
 Bad arguments end with exit code 2 and a one-line message, never a traceback.
 """
@@ -59,6 +60,14 @@ def _notebook(args) -> None:
         print(f"{path}: ran in {seconds:.1f} s with preset {args.preset}" + ("" if args.no_save else ", saved"))
 
 
+def _publish(args) -> None:
+    from .checkpoints import publish
+
+    folder = publish(args.folder)
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    print(f"published {args.folder} as the reference of its stage: {folder} ({size / 1e6:.1f} MB)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mav-lite", description="Make-A-Video, rebuilt at laptop scale.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -80,6 +89,10 @@ def parser() -> argparse.ArgumentParser:
                         epilog="example: mav-lite train unconditional --preset cpu --steps 1500 --out runs/uncond")
     train.add_arguments(tr)
     tr.set_defaults(run=train.run)
+    pub = sub.add_parser("publish", help="make a run's weights the reference in data/checkpoints (float16)",
+                         epilog="example: mav-lite publish runs/uncond")
+    pub.add_argument("folder", type=Path, help="a run folder written by mav-lite train")
+    pub.set_defaults(run=_publish)
     return p
 
 

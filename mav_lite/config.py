@@ -141,7 +141,7 @@ PRESETS: dict[str, Preset] = {
         clip=ClipSizes(embed_dim=32, width=32, layers=1, heads=2, context=24, batch_size=32, train_steps=30),
         prior=PriorSizes(width=32, layers=1, heads=2, batch_size=32, train_steps=30, sample_steps=8, guidance=2.0),
         decoder=UNetSizes(channels=16, channel_mults=(1, 2), attention_levels=(1,), res_blocks=1, batch_size=16,
-                          train_steps=30, sample_steps=8, guidance=3.0),
+                          train_steps=100, sample_steps=8, guidance=3.0),
         video=VideoSizes(batch_size=2, train_steps=20, sample_steps=8, guidance=3.0),
         interpolation=InterpolationSizes(frame_skip=2, batch_size=2, train_steps=20, sample_steps=8),
         sr_low=SuperResSizes(size_in=16, size_out=32, channels=16, channel_mults=(1, 2), batch_size=2,

@@ -90,3 +90,16 @@ def test_optimizer_state_round_trips(tmp_path):
     restore_optimizer(fresh, load_tensors(tmp_path / "opt.safetensors"), json.loads(json.dumps(groups)))
     for a, b in zip(opt.state.values(), fresh.state.values()):
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_publish_stores_float16_that_loads_back(run, tmp_path):
+    from mav_lite.checkpoints import publish
+
+    folder = publish(run, root=tmp_path)
+    assert folder == tmp_path / "unconditional"
+    assert (folder / WEIGHTS).stat().st_size < 0.6 * (run / WEIGHTS).stat().st_size
+    model, card = load_pretrained("unconditional", root=tmp_path)
+    saved = load_tensors(run / WEIGHTS)
+    assert card["weights_dtype"] == "float16"
+    for name, value in model.state_dict().items():
+        assert value.dtype == torch.float32 and torch.equal(value, saved[name].half().float())
