@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import __version__
+from .config import PRESETS
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
 CARD, WEIGHTS, RESUME_DIR = "card.json", "weights.safetensors", "checkpoint"
@@ -85,6 +86,8 @@ def load_card(folder: Path, stage: str | None = None) -> dict:
         raise CheckpointError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(card, dict) or "stage" not in card or "config" not in card:
         raise CheckpointError(f"{path}: not a mav_lite model card (no stage or config)")
+    if card.get("preset") not in PRESETS:
+        raise CheckpointError(f"{path}: made with unknown preset {card.get('preset')!r}; presets: {', '.join(PRESETS)}")
     if stage is not None and card["stage"] != stage:
         raise CheckpointError(f"{path}: a checkpoint of stage {card['stage']!r}, not {stage!r}")
     return card

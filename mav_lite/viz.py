@@ -123,15 +123,23 @@ def show_images(images, captions=None, ncols: int = 8, title: str | None = None,
     images = list(images)
     ncols = min(ncols, len(images))
     rows = -(-len(images) // ncols)
-    extra = 0.5 if captions else 0.0
+    if not captions:  # one picture: larger thumbnails than a grid of axes
+        fig = plt.figure(figsize=(size * ncols, size * rows + (0.4 if title else 0)))
+        plt.imshow(image_grid(images, ncols), interpolation="nearest")
+        plt.axis("off")
+        if title:
+            plt.title(title)
+        fig.tight_layout()
+        plt.show()
+        return fig
+    extra = 0.5
     fig, axes = plt.subplots(rows, ncols, figsize=(size * ncols, (size + extra) * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, image in enumerate(images):
         ax = axes.flat[i]
         ax.imshow(to_image(image), interpolation="nearest")
-        if captions:
-            ax.set_title("\n".join(textwrap.wrap(captions[i], 22)), fontsize=7)
+        ax.set_title("\n".join(textwrap.wrap(captions[i], 22)), fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -61,6 +61,9 @@ def test_card_of_another_stage_or_broken(reference):
     (reference / CARD).write_text(json.dumps(card | {"stage": "prior"}))
     with pytest.raises(CheckpointError, match="stage 'prior', not 'unconditional'"):
         load_pretrained("unconditional", root=reference.parent)
+    (reference / CARD).write_text(json.dumps(card | {"preset": "laptop"}))
+    with pytest.raises(CheckpointError, match="unknown preset 'laptop'"):
+        load_pretrained("unconditional", root=reference.parent)
     (reference / CARD).write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load_card(reference)
