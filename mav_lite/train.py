@@ -57,8 +57,8 @@ class Stage:
     stream: Callable[[Preset, dict, int, int, int], Any]  # (preset, options, data_seed, batch, position) -> stream
     loss: Callable[..., torch.Tensor]  # (model, batch, generator, options) -> scalar loss
     sample: Callable[..., torch.Tensor]  # (model, n, seed, preset, options) -> images (n, 3, H, W) in [-1, 1]
+    rebuild: Callable[[dict], torch.nn.Module]  # the model's .config (saved in its card) -> the model
     options: dict = field(default_factory=dict)  # stage options and their defaults
-    rebuild: Callable[[dict], torch.nn.Module] | None = None  # card config -> model (for load_pretrained)
 
     def build_from_card(self, card: dict) -> torch.nn.Module:
         return self.rebuild(card["config"])
@@ -241,14 +241,13 @@ class Trainer:
 
     def fit(self) -> dict:
         cfg, acc = self.cfg, self.acc
-        resumable = False
-        if acc.is_main_process:
+        if acc.is_main_process:  # one process checks and prepares the folder; all then read it
             self._recover()
-            resumable = ckpt.prepare_run_dir(cfg.out, self.identity(), cfg.resume, cfg.overwrite)
-            if cfg.resume and not resumable:
+            found = ckpt.prepare_run_dir(cfg.out, self.identity(), cfg.resume, cfg.overwrite)
+            if cfg.resume and not found:
                 print(f"nothing to resume in {cfg.out}: starting from step 0")
         acc.wait_for_everyone()
-        resumable = (Path(cfg.out) / ckpt.RESUME_DIR / "state.json").is_file() and cfg.resume
+        resumable = cfg.resume and (Path(cfg.out) / ckpt.RESUME_DIR / "state.json").is_file()
 
         torch.manual_seed(cfg.seed)  # the same initial weights in every process
         model = self.stage.build(self.preset, self.options)
