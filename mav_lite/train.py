@@ -42,7 +42,7 @@ from . import checkpoints as ckpt
 from .config import PRESETS, Preset, get_preset
 from .system import cpu_has_bf16
 
-STAGE_MODULES = ("mav_lite.unconditional",)
+STAGE_MODULES = ("mav_lite.unconditional", "mav_lite.clip")
 VAL_POSITION = 1 << 40  # validation samples come from far beyond any training position
 
 
@@ -56,7 +56,7 @@ class Stage:
     build: Callable[[Preset, dict], torch.nn.Module]  # (preset, options) -> a fresh model with .config
     stream: Callable[[Preset, dict, int, int, int], Any]  # (preset, options, data_seed, batch, position) -> stream
     loss: Callable[..., torch.Tensor]  # (model, batch, generator, options) -> scalar loss
-    sample: Callable[..., torch.Tensor]  # (model, n, seed, preset, options) -> images (n, 3, H, W) in [-1, 1]
+    sample: Callable[..., torch.Tensor] | None  # (model, n, seed, preset, options) -> images (n, 3, H, W); None: no grids
     rebuild: Callable[[dict], torch.nn.Module]  # the model's .config (saved in its card) -> the model
     options: dict = field(default_factory=dict)  # stage options and their defaults
 
@@ -218,17 +218,19 @@ class Trainer:
         return float(loss)
 
     def _write_pictures(self, ema, step: int, history: dict) -> None:
+        """A grid of samples from the EMA model (for stages that draw) and the loss curve."""
         from matplotlib.figure import Figure
         from PIL import Image
 
         from .viz import image_grid, plot_losses
 
         out = Path(self.cfg.out)
-        images = self.stage.sample(ema, 16, 0, self.preset, self.options)
-        grid = (image_grid(images, ncols=8) * 255).round().astype(np.uint8)
-        (out / "samples").mkdir(exist_ok=True)
-        Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(
-            out / "samples" / f"step_{step:06d}.png")
+        if self.stage.sample is not None:
+            images = self.stage.sample(ema, 16, 0, self.preset, self.options)
+            grid = (image_grid(images, ncols=8) * 255).round().astype(np.uint8)
+            (out / "samples").mkdir(exist_ok=True)
+            Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(
+                out / "samples" / f"step_{step:06d}.png")
         fig = Figure(figsize=(5, 3))
         curves = {"train": history["loss"]}
         plot_losses(curves, title=f"{self.cfg.stage} (step {step})", smooth=min(25, len(history["loss"])),

@@ -1,0 +1,202 @@
+"""CLIP-lite: the text encoder C_x and the image encoder C_y, trained contrastively (notebook 03).
+
+Make-A-Video reuses CLIP: C_x turns the prompt x into a text embedding x_e (the prior P reads it,
+with the tokens), C_y turns an image into the image embedding y_e that the decoders D and D^t are
+conditioned on. Both embeddings live in one L2-normalized space, learned from text-image pairs with
+the symmetric InfoNCE loss of CLIP (Radford et al. 2021) and a learned temperature.
+
+    tokenizer = Tokenizer.from_captions(captions, context=24)   # the vocabulary comes from the data
+    model = CLIPLite(tokenizer, embed_dim=64, width=96, layers=3, heads=4)
+    x_e = model.encode_text(["a small red circle at the top left"])   # (1, 64), unit norm
+    y_e = model.encode_image(images)                                  # (B, 64), unit norm
+
+Registered as the `clip` stage: `mav-lite train clip --preset cpu --out runs/clip`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import warnings
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from .config import Preset
+from .data import ImageStream, ShapesWorld, vocabulary
+from .train import Stage, register_stage
+
+PAD, UNK, CLS = "[pad]", "[unk]", "[cls]"
+
+
+class Tokenizer:
+    """Words -> ids over a fixed vocabulary; a prompt becomes [cls] w1 w2 ... [pad] ... (context ids).
+
+    Unknown words are an error that lists them with the nearest known words (or, with
+    strict=False, become [unk] with a warning); empty prompts and prompts longer than the context
+    are errors too.
+    """
+
+    def __init__(self, words: list[str], context: int):
+        self.words = [PAD, UNK, CLS] + sorted(set(words) - {PAD, UNK, CLS})
+        self.ids = {w: i for i, w in enumerate(self.words)}
+        self.context = int(context)
+
+    @classmethod
+    def from_captions(cls, captions, context: int) -> "Tokenizer":
+        """A tokenizer knowing every word of `captions` (e.g. a user's ImageFolder captions)."""
+        return cls(sorted({w for c in captions for w in cls.split(c)}), context)
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        return re.findall(r"[a-z0-9]+", text.lower())
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def encode(self, prompts, strict: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """prompts (a string or a list) -> ids (B, context) and a padding mask (B, context), True = padding."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if not prompts:
+            raise ValueError("no prompts given")
+        ids = torch.zeros(len(prompts), self.context, dtype=torch.long)  # [pad] = 0
+        for row, prompt in enumerate(prompts):
+            if not isinstance(prompt, str):
+                raise TypeError(f"a prompt must be a string, got {type(prompt).__name__}")
+            tokens = self.split(prompt)
+            if not tokens:
+                raise ValueError(f"empty prompt {prompt!r}: say what to draw, e.g. 'a small red circle'")
+            if len(tokens) + 1 > self.context:
+                raise ValueError(f"prompt too long: {len(tokens)} words, at most {self.context - 1}: {prompt!r}")
+            unknown = [w for w in tokens if w not in self.ids]
+            if unknown:
+                hints = "; ".join(f"{w!r} (did you mean {', '.join(map(repr, near))}?)" if near else repr(w)
+                                  for w in dict.fromkeys(unknown)
+                                  for near in [difflib.get_close_matches(w, self.words[3:], n=3)])
+                if strict:
+                    raise ValueError(f"unknown word(s) in {prompt!r}: {hints}. Known words: see Tokenizer.words")
+                warnings.warn(f"unknown word(s) mapped to {UNK}: {hints}", stacklevel=2)
+            ids[row, : len(tokens) + 1] = torch.tensor([self.ids[CLS]] + [self.ids.get(w, self.ids[UNK]) for w in tokens])
+        return ids, ids == self.ids[PAD]
+
+
+class TextEncoder(nn.Module):
+    """C_x: a small transformer over the tokens; the [cls] token's output, projected, is x_e."""
+
+    def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int, embed_dim: int):
+        super().__init__()
+        self.token = nn.Embedding(vocab, width)
+        self.position = nn.Parameter(torch.randn(context, width) * 0.02)
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.proj = nn.Linear(width, embed_dim, bias=False)
+
+    def forward(self, ids: torch.Tensor, padding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids, padding (B, L) -> token features (B, L, width) and x_e (B, embed_dim), unit norm."""
+        h = self.token(ids) + self.position[: ids.shape[1]]  # (B, L, width)
+        h = self.norm(self.transformer(h, src_key_padding_mask=padding))
+        return h, F.normalize(self.proj(h[:, 0]), dim=-1)  # [cls] is token 0
+
+
+class ImageEncoder(nn.Module):
+    """C_y: a small CNN; its 4x4 feature map is flattened (keeping where things are) and projected."""
+
+    def __init__(self, width: int, embed_dim: int):
+        super().__init__()
+        chans = [width // 2, width, width, width]
+        layers, c = [], 3
+        for i, w in enumerate(chans):
+            layers += [nn.Conv2d(c, w, 3, stride=1 if i == 0 else 2, padding=1), nn.GroupNorm(min(8, w // 4), w),
+                       nn.SiLU()]
+            c = w
+        self.features = nn.Sequential(*layers)
+        self.proj = nn.Sequential(nn.Linear(c * 16, 2 * width), nn.SiLU(), nn.Linear(2 * width, embed_dim))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> y_e (B, embed_dim), unit norm."""
+        h = F.adaptive_avg_pool2d(self.features(images), 4)  # (B, C, 4, 4)
+        return F.normalize(self.proj(rearrange(h, "b c h w -> b (c h w)")), dim=-1)
+
+
+class CLIPLite(nn.Module):
+    """C_x and C_y with a learned temperature; forward(images, ids, padding) is the contrastive loss."""
+
+    def __init__(self, words: list[str], context: int, embed_dim: int, width: int, layers: int, heads: int):
+        super().__init__()
+        self.tokenizer = Tokenizer(words, context)
+        self.config = dict(words=self.tokenizer.words[3:], context=context, embed_dim=embed_dim, width=width,
+                           layers=layers, heads=heads)
+        self.text = TextEncoder(len(self.tokenizer), context, width, layers, heads, embed_dim)
+        self.image = ImageEncoder(width, embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature 0.07
+
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
+    def encode_text(self, prompts, strict: bool = True) -> torch.Tensor:
+        """Prompts -> x_e (B, embed_dim), unit norm."""
+        ids, padding = self.tokenizer.encode(prompts, strict)
+        return self.text(ids.to(self.device), padding.to(self.device))[1]
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> y_e (B, embed_dim), unit norm."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
+        return self.image(images.to(self.device))
+
+    def forward(self, images: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """Symmetric InfoNCE: pair i is the right answer among the batch, from either side."""
+        y_e = self.image(images)
+        x_e = self.text(ids, padding)[1]
+        logits = self.logit_scale.clamp(max=math.log(100)).exp() * y_e @ x_e.T  # (B, B) scaled cosines
+        labels = torch.arange(len(images), device=images.device)
+        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+@torch.no_grad()
+def retrieval_accuracy(model: CLIPLite, images: torch.Tensor, captions: list[str], group: int = 32) -> float:
+    """Zero-shot retrieval: the share of images whose own caption is the most similar among `group`."""
+    hits = total = 0
+    for start in range(0, len(images) - group + 1, group):
+        y_e = model.encode_image(images[start:start + group])
+        x_e = model.encode_text(captions[start:start + group])
+        hits += (y_e @ x_e.T).argmax(dim=1).eq(torch.arange(group, device=y_e.device)).sum().item()
+        total += group
+    if not total:
+        raise ValueError(f"need at least {group} images, got {len(images)}")
+    return hits / total
+
+
+def build(preset: Preset, options: dict) -> CLIPLite:
+    c = preset.clip
+    return CLIPLite(vocabulary(), c.context, c.embed_dim, c.width, c.layers, c.heads)
+
+
+def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int) -> ImageStream:
+    return ImageStream(ShapesWorld(size=preset.world.image_size, seed=data_seed), batch_size, position)
+
+
+def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
+    images, captions = batch
+    tokenizer = getattr(model, "module", model).tokenizer  # under data parallelism the model is wrapped
+    ids, padding = tokenizer.encode(captions)
+    device = generator.device
+    return model(images.to(device), ids.to(device), padding.to(device))
+
+
+register_stage(Stage(
+    name="clip",
+    description="CLIP-lite text and image encoders C_x and C_y (notebook 03)",
+    sizes=lambda p: p.clip,
+    build=build,
+    stream=stream,
+    loss=loss,
+    sample=None,
+    rebuild=lambda config: CLIPLite(**config),
+))
