@@ -10,7 +10,10 @@ the symmetric InfoNCE loss of CLIP (Radford et al. 2021) and a learned temperatu
     x_e = model.encode_text(["a small red circle at the top left"])   # (1, 64), unit norm
     y_e = model.encode_image(images)                                  # (B, 64), unit norm
 
-Registered as the `clip` stage: `mav-lite train clip --preset cpu --out runs/clip`.
+Registered as the `clip` stage: `mav-lite train clip --preset cpu --out runs/clip`. Its option
+`hard_negatives` (on by default) adds, for each caption, copies wrong in one detail (another
+shape; the two colours swapped): plain contrastive training on Shapes World learns colour, size and
+position but barely shape, since those already tell 32 scenes apart (notebook 03 measures it).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from torch import nn
 
 from .config import Preset
 from .data import ImageStream, ShapesWorld, vocabulary
+from .data.vocab import COLOR_WORDS, SHAPE_WORDS
 from .train import Stage, register_stage
 
 PAD, UNK, CLS = "[pad]", "[unk]", "[cls]"
@@ -150,13 +154,23 @@ class CLIPLite(nn.Module):
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
         return self.image(images.to(self.device))
 
-    def forward(self, images: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        """Symmetric InfoNCE: pair i is the right answer among the batch, from either side."""
+    def forward(self, images: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor,
+                negative_ids: torch.Tensor | None = None, negative_padding: torch.Tensor | None = None) -> torch.Tensor:
+        """Symmetric InfoNCE: pair i is the right answer among the batch, from either side.
+
+        Hard negatives (captions that are wrong in one detail) add columns to the image-to-text
+        side only: each image must beat them too.
+        """
         y_e = self.image(images)
         x_e = self.text(ids, padding)[1]
-        logits = self.logit_scale.clamp(max=math.log(100)).exp() * y_e @ x_e.T  # (B, B) scaled cosines
+        scale = self.logit_scale.clamp(max=math.log(100)).exp()
+        logits = scale * y_e @ x_e.T  # (B, B) scaled cosines
         labels = torch.arange(len(images), device=images.device)
-        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+        image_to_text = logits
+        if negative_ids is not None:
+            negatives = self.text(negative_ids, negative_padding)[1]  # (M, D)
+            image_to_text = torch.cat([logits, scale * y_e @ negatives.T], dim=1)  # (B, B + M)
+        return (F.cross_entropy(image_to_text, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
 @torch.no_grad()
@@ -173,6 +187,31 @@ def retrieval_accuracy(model: CLIPLite, images: torch.Tensor, captions: list[str
     return hits / total
 
 
+_SHAPE_OF = {w: shape for shape, ws in SHAPE_WORDS.items() for w in ws}
+_COLOR_OF = {w: color for color, ws in COLOR_WORDS.items() for w in ws}
+
+
+def hard_negatives(caption: str, generator: torch.Generator) -> list[str]:
+    """Captions wrong in one detail: one shape word replaced by another shape's word, and (with two
+    colours) the colour words swapped, so that shape and binding matter to the loss."""
+    words = caption.split(" ")
+    core = [w.strip(",:;") for w in words]
+    out = []
+    shapes = [k for k, w in enumerate(core) if w in _SHAPE_OF]
+    if shapes:
+        k = shapes[int(torch.randint(len(shapes), (1,), generator=generator))]
+        others = [s for s in SHAPE_WORDS if s != _SHAPE_OF[core[k]]]
+        other = others[int(torch.randint(len(others), (1,), generator=generator))]
+        out.append(" ".join(words[:k] + [words[k].replace(core[k], other)] + words[k + 1:]))
+    colors = [k for k, w in enumerate(core) if w in _COLOR_OF]
+    if len(colors) == 2 and _COLOR_OF[core[colors[0]]] != _COLOR_OF[core[colors[1]]]:
+        swapped = list(words)
+        a, b = colors
+        swapped[a], swapped[b] = words[a].replace(core[a], core[b]), words[b].replace(core[b], core[a])
+        out.append(" ".join(swapped))
+    return out
+
+
 def build(preset: Preset, options: dict) -> CLIPLite:
     c = preset.clip
     return CLIPLite(vocabulary(), c.context, c.embed_dim, c.width, c.layers, c.heads)
@@ -185,9 +224,14 @@ def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, posit
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
     images, captions = batch
     tokenizer = getattr(model, "module", model).tokenizer  # under data parallelism the model is wrapped
-    ids, padding = tokenizer.encode(captions)
     device = generator.device
-    return model(images.to(device), ids.to(device), padding.to(device))
+    ids, padding = (x.to(device) for x in tokenizer.encode(captions))
+    if not options["hard_negatives"]:
+        return model(images.to(device), ids, padding)
+    picker = torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator, device=device)))
+    negatives = [n for c in captions for n in hard_negatives(c, picker)]
+    neg_ids, neg_padding = (x.to(device) for x in tokenizer.encode(negatives))
+    return model(images.to(device), ids, padding, neg_ids, neg_padding)
 
 
 register_stage(Stage(
@@ -199,4 +243,20 @@ register_stage(Stage(
     loss=loss,
     sample=None,
     rebuild=lambda config: CLIPLite(**config),
+    options={"hard_negatives": True},
 ))
+
+
+def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                 steps: int = 300) -> float:
+    """What an embedding knows: test accuracy of a linear classifier trained on frozen embeddings."""
+    torch.manual_seed(0)
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    probe = nn.Linear(train_x.shape[1], classes)
+    optimizer = torch.optim.Adam(probe.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(probe(train_x), train_y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        return probe(test_x).argmax(dim=1).eq(test_y).float().mean().item()

@@ -138,7 +138,7 @@ PRESETS: dict[str, Preset] = {
         name="ci",
         purpose="CI: every notebook in about a minute on 2 CPU cores; results are not meant to look good",
         world=WorldSizes(image_size=16, frames=4, fps=8, fps_range=(2, 24)),
-        clip=ClipSizes(embed_dim=32, width=32, layers=1, heads=2, context=32, batch_size=32, train_steps=30),
+        clip=ClipSizes(embed_dim=32, width=32, layers=1, heads=2, context=32, batch_size=32, train_steps=150),
         prior=PriorSizes(width=32, layers=1, heads=2, batch_size=32, train_steps=30, sample_steps=8, guidance=2.0),
         decoder=UNetSizes(channels=16, channel_mults=(1, 2), attention_levels=(1,), res_blocks=1, batch_size=16,
                           train_steps=100, sample_steps=8, guidance=3.0),

@@ -60,3 +60,29 @@ def test_contrastive_training_learns_retrieval(tmp_path):
     assert np.mean(losses[-20:]) < 0.7 * np.mean(losses[:5])
     images, captions, _ = ShapesWorld(size=16, seed=5).images(range(128))
     assert retrieval_accuracy(run.ema, images, captions) > 0.12  # chance: 1/32 = 0.03
+
+
+def test_hard_negatives_change_one_detail():
+    from mav_lite.clip import hard_negatives
+    from mav_lite.data import parse_caption
+
+    generator = torch.Generator().manual_seed(0)
+    caption = "top-left: tiny crimson disc; a big cobalt box, huge, on the right"
+    shape_swap, colour_swap = hard_negatives(caption, generator)
+    truth, a, b = (parse_caption(c)["objects"] for c in (caption, shape_swap, colour_swap))
+    assert [o["shape"] for o in a] != [o["shape"] for o in truth]
+    assert [o["color"] for o in a] == [o["color"] for o in truth]
+    assert [o["color"] for o in b] == [o["color"] for o in truth][::-1]
+    assert [o["shape"] for o in b] == [o["shape"] for o in truth]
+    assert len(hard_negatives("a small red circle", generator)) == 1  # one colour: nothing to swap
+
+
+def test_negatives_only_add_image_to_text_columns():
+    model = CLIPLite(vocabulary(), context=32, embed_dim=16, width=32, layers=1, heads=2)
+    images, captions, _ = ShapesWorld(size=16, seed=0).images(range(4))
+    ids, padding = model.tokenizer.encode(captions)
+    plain = model(images, ids, padding)
+    far = model(images, ids, padding, ids[:0], padding[:0])  # no negatives: the same loss
+    assert torch.allclose(plain, far)
+    more = model(images, ids, padding, ids, padding)  # duplicates of the positives as negatives: harder
+    assert more > plain
