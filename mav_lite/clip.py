@@ -167,7 +167,7 @@ class CLIPLite(nn.Module):
         logits = scale * y_e @ x_e.T  # (B, B) scaled cosines
         labels = torch.arange(len(images), device=images.device)
         image_to_text = logits
-        if negative_ids is not None:
+        if negative_ids is not None and len(negative_ids):
             negatives = self.text(negative_ids, negative_padding)[1]  # (M, D)
             image_to_text = torch.cat([logits, scale * y_e @ negatives.T], dim=1)  # (B, B + M)
         return (F.cross_entropy(image_to_text, labels) + F.cross_entropy(logits.T, labels)) / 2
@@ -230,6 +230,8 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
         return model(images.to(device), ids, padding)
     picker = torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator, device=device)))
     negatives = [n for c in captions for n in hard_negatives(c, picker)]
+    if not negatives:  # captions without shape or colour words (a user's own data)
+        return model(images.to(device), ids, padding)
     neg_ids, neg_padding = (x.to(device) for x in tokenizer.encode(negatives))
     return model(images.to(device), ids, padding, neg_ids, neg_padding)
 
