@@ -187,6 +187,21 @@ def retrieval_accuracy(model: CLIPLite, images: torch.Tensor, captions: list[str
     return hits / total
 
 
+def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                 steps: int = 300) -> float:
+    """What an embedding knows: test accuracy of a linear classifier trained on frozen embeddings."""
+    torch.manual_seed(0)
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    probe = nn.Linear(train_x.shape[1], classes)
+    optimizer = torch.optim.Adam(probe.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(probe(train_x), train_y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        return probe(test_x).argmax(dim=1).eq(test_y).float().mean().item()
+
+
 _SHAPE_OF = {w: shape for shape, ws in SHAPE_WORDS.items() for w in ws}
 _COLOR_OF = {w: color for color, ws in COLOR_WORDS.items() for w in ws}
 
@@ -248,17 +263,3 @@ register_stage(Stage(
     options={"hard_negatives": True},
 ))
 
-
-def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-                 steps: int = 300) -> float:
-    """What an embedding knows: test accuracy of a linear classifier trained on frozen embeddings."""
-    torch.manual_seed(0)
-    classes = int(max(train_y.max(), test_y.max())) + 1
-    probe = nn.Linear(train_x.shape[1], classes)
-    optimizer = torch.optim.Adam(probe.parameters(), lr=1e-2)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        F.cross_entropy(probe(train_x), train_y).backward()
-        optimizer.step()
-    with torch.no_grad():
-        return probe(test_x).argmax(dim=1).eq(test_y).float().mean().item()
