@@ -29,9 +29,10 @@ from einops import rearrange
 from torch import nn
 
 from .config import Preset
-from .data import ImageStream, ShapesWorld, vocabulary
-from .data.vocab import COLOR_WORDS, SHAPE_WORDS
-from .train import Stage, register_stage
+from .data import vocabulary
+from .data.captions import COLOR_OF, SHAPE_OF
+from .data.vocab import SHAPE_WORDS
+from .train import Stage, register_stage, shapes_image_stream
 
 PAD, UNK, CLS = "[pad]", "[unk]", "[cls]"
 
@@ -202,24 +203,20 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         return probe(test_x).argmax(dim=1).eq(test_y).float().mean().item()
 
 
-_SHAPE_OF = {w: shape for shape, ws in SHAPE_WORDS.items() for w in ws}
-_COLOR_OF = {w: color for color, ws in COLOR_WORDS.items() for w in ws}
-
-
 def hard_negatives(caption: str, generator: torch.Generator) -> list[str]:
     """Captions wrong in one detail: one shape word replaced by another shape's word, and (with two
     colours) the colour words swapped, so that shape and binding matter to the loss."""
     words = caption.split(" ")
     core = [w.strip(",:;") for w in words]
     out = []
-    shapes = [k for k, w in enumerate(core) if w in _SHAPE_OF]
+    shapes = [k for k, w in enumerate(core) if w in SHAPE_OF]
     if shapes:
         k = shapes[int(torch.randint(len(shapes), (1,), generator=generator))]
-        others = [s for s in SHAPE_WORDS if s != _SHAPE_OF[core[k]]]
+        others = [s for s in SHAPE_WORDS if s != SHAPE_OF[core[k]]]
         other = others[int(torch.randint(len(others), (1,), generator=generator))]
         out.append(" ".join(words[:k] + [words[k].replace(core[k], other)] + words[k + 1:]))
-    colors = [k for k, w in enumerate(core) if w in _COLOR_OF]
-    if len(colors) == 2 and _COLOR_OF[core[colors[0]]] != _COLOR_OF[core[colors[1]]]:
+    colors = [k for k, w in enumerate(core) if w in COLOR_OF]
+    if len(colors) == 2 and COLOR_OF[core[colors[0]]] != COLOR_OF[core[colors[1]]]:
         swapped = list(words)
         a, b = colors
         swapped[a], swapped[b] = words[a].replace(core[a], core[b]), words[b].replace(core[b], core[a])
@@ -232,23 +229,20 @@ def build(preset: Preset, options: dict) -> CLIPLite:
     return CLIPLite(vocabulary(), c.context, c.embed_dim, c.width, c.layers, c.heads)
 
 
-def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int) -> ImageStream:
-    return ImageStream(ShapesWorld(size=preset.world.image_size, seed=data_seed), batch_size, position)
-
-
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
     images, captions = batch
     tokenizer = getattr(model, "module", model).tokenizer  # under data parallelism the model is wrapped
     device = generator.device
+    images = images.to(device)
     ids, padding = (x.to(device) for x in tokenizer.encode(captions))
     if not options["hard_negatives"]:
-        return model(images.to(device), ids, padding)
+        return model(images, ids, padding)
     picker = torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator, device=device)))
     negatives = [n for c in captions for n in hard_negatives(c, picker)]
     if not negatives:  # captions without shape or colour words (a user's own data)
-        return model(images.to(device), ids, padding)
+        return model(images, ids, padding)
     neg_ids, neg_padding = (x.to(device) for x in tokenizer.encode(negatives))
-    return model(images.to(device), ids, padding, neg_ids, neg_padding)
+    return model(images, ids, padding, neg_ids, neg_padding)
 
 
 register_stage(Stage(
@@ -256,7 +250,7 @@ register_stage(Stage(
     description="CLIP-lite text and image encoders C_x and C_y (notebook 03)",
     sizes=lambda p: p.clip,
     build=build,
-    stream=stream,
+    stream=shapes_image_stream,
     loss=loss,
     sample=None,
     rebuild=lambda config: CLIPLite(**config),

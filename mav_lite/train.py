@@ -72,12 +72,23 @@ def register_stage(stage: Stage) -> Stage:
     return stage
 
 
-def get_stage(name: str) -> Stage:
+def _load_stages() -> list[str]:
     for module in STAGE_MODULES:
         importlib.import_module(module)
-    if name not in STAGES:
+    return list(STAGES)
+
+
+def get_stage(name: str) -> Stage:
+    if name not in _load_stages():
         raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     return STAGES[name]
+
+
+def shapes_image_stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int):
+    """The `stream` of stages that learn from Shapes World images and captions."""
+    from .data import ImageStream, ShapesWorld
+
+    return ImageStream(ShapesWorld(size=preset.world.image_size, seed=data_seed), batch_size, position)
 
 
 def pick_precision(device: torch.device) -> str:
@@ -334,7 +345,7 @@ def _option(text: str) -> tuple[str, Any]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("stage", help="the stage to train: " + ", ".join(_stage_names()))
+    p.add_argument("stage", help="the stage to train: " + ", ".join(_load_stages()))
     p.add_argument("--preset", default=None, help=f"{', '.join(PRESETS)} (default: $MAV_LITE_PROFILE)")
     p.add_argument("--steps", type=int, default=None, help="total steps (default: the preset's)")
     p.add_argument("--out", type=Path, required=True, help="the run folder")
@@ -350,12 +361,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", type=_option, action="append", default=[], help="a stage option, key=value")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-
-
-def _stage_names() -> list[str]:
-    for module in STAGE_MODULES:
-        importlib.import_module(module)
-    return list(STAGES)
 
 
 def run(args: argparse.Namespace) -> None:

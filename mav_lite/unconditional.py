@@ -17,8 +17,7 @@ import torch
 
 from . import diffusion
 from .config import Preset
-from .data import ImageStream, ShapesWorld
-from .train import Stage, register_stage
+from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
 OPTIONS = {"prediction": "v", "schedule": "cosine", "timesteps": 1000, "min_snr_gamma": None}
@@ -32,10 +31,6 @@ def schedule_for(kind: str, timesteps: int) -> diffusion.NoiseSchedule:
 def build(preset: Preset, options: dict) -> UNet:
     d = preset.decoder
     return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks)
-
-
-def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int) -> ImageStream:
-    return ImageStream(ShapesWorld(size=preset.world.image_size, seed=data_seed), batch_size, position)
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
@@ -67,7 +62,7 @@ register_stage(Stage(
     description="an unconditional image diffusion model of Shapes World (notebook 02)",
     sizes=lambda p: p.decoder,
     build=build,
-    stream=stream,
+    stream=shapes_image_stream,
     loss=loss,
     sample=sample,
     options=OPTIONS,

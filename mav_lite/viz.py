@@ -174,7 +174,7 @@ def plot_losses(curves: dict[str, list[float]], title: str = "loss", smooth: int
         y = np.asarray(values, np.float64)
         if smooth > 1 and len(y) >= smooth:
             y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
-        ax.plot(np.arange(len(y)) + (smooth - 1 if smooth > 1 else 0), y, label=name)
+        ax.plot(np.arange(len(y)) + len(values) - len(y), y, label=name)  # a moving average starts later
     ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_title(title)
     ax.set_yscale("log")
     ax.legend()

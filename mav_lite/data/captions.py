@@ -89,7 +89,8 @@ def _lookup(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
     return {w: key for key, synonyms in table.items() for w in synonyms}
 
 
-_COLOR, _SHAPE, _SIZE = _lookup(COLOR_WORDS), _lookup(SHAPE_WORDS), _lookup(SIZE_WORDS)
+COLOR_OF, SHAPE_OF = _lookup(COLOR_WORDS), _lookup(SHAPE_WORDS)  # word -> colour / shape name
+_SIZE = _lookup(SIZE_WORDS)
 _ROW, _MOTION, _BACKGROUND = _lookup(ROW_WORDS), _lookup(MOTION_WORDS), _lookup(BACKGROUND_WORDS)
 
 
@@ -104,10 +105,10 @@ def _parse_object(tokens: list[str]) -> dict:
                 obj["direction"] = tokens[i + 1]
         elif w in DIRECTIONS and i > 0 and tokens[i - 1] in _MOTION:
             continue  # the direction of a linear motion, not a position
-        elif w in _COLOR:
-            obj["color"] = _COLOR[w]
-        elif w in _SHAPE:
-            obj["shape"] = _SHAPE[w]
+        elif w in COLOR_OF:
+            obj["color"] = COLOR_OF[w]
+        elif w in SHAPE_OF:
+            obj["shape"] = SHAPE_OF[w]
         elif w in _SIZE:
             obj["size"] = _SIZE[w]
         elif w in _ROW:
