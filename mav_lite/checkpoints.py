@@ -151,21 +151,34 @@ def prepare_run_dir(out: Path, identity: dict, resume: bool, overwrite: bool) ->
     return (out / RESUME_DIR / "state.json").is_file()
 
 
-def load_pretrained(stage: str, root: Path = REFERENCE_DIR, device: str | torch.device = "cpu"):
-    """The reference model of `stage` from data/checkpoints (EMA weights), in eval mode, and its card."""
-    from .train import STAGES
+def _stage(name: str):
+    from .train import get_stage
 
-    folder = Path(root) / stage
-    if stage not in STAGES:
-        raise CheckpointError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    if not (folder / CARD).is_file():
-        raise CheckpointError(f"no reference checkpoint for {stage!r} in {folder}; train one with "
-                              f"`mav-lite train {stage} --preset cpu --out runs/{stage}` and copy its "
-                              f"{CARD} and {WEIGHTS} there")
+    try:
+        return get_stage(name)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+
+
+def load_model(folder: Path, stage: str | None = None, device: str | torch.device = "cpu"):
+    """The model saved in `folder` (a run folder or a reference one: card + EMA weights), in eval mode,
+    and its card."""
+    folder = Path(folder)
     card = load_card(folder, stage)
-    model = STAGES[stage].build_from_card(card)
+    model = _stage(card["stage"]).build_from_card(card)
     load_into(model, load_tensors(folder / WEIGHTS), folder / WEIGHTS)
     return model.to(device).eval(), card
+
+
+def load_pretrained(stage: str, root: Path = REFERENCE_DIR, device: str | torch.device = "cpu"):
+    """The reference model of `stage` from data/checkpoints (EMA weights), in eval mode, and its card."""
+    folder = Path(root) / stage
+    _stage(stage)  # an unknown stage is a clear error
+    if not (folder / CARD).is_file():
+        raise CheckpointError(f"no reference checkpoint for {stage!r} in {folder}; train one with "
+                              f"`mav-lite train {stage} --preset cpu --out runs/{stage}` and publish it "
+                              f"with `mav-lite publish runs/{stage}`")
+    return load_model(folder, stage, device)
 
 
 def card(stage: str, preset: str, config: dict, identity: dict, step: int, metrics: dict, command: str) -> dict:

@@ -5,6 +5,7 @@
     mav-lite notebook notebooks/01_shapes_world.ipynb --preset cpu   # re-run and save with outputs
     mav-lite train unconditional --preset cpu --steps 1500 --out runs/uncond   # train a stage (--resume)
     mav-lite publish runs/uncond                   # its weights become the reference in data/checkpoints
+    mav-lite text-to-image "a red circle" "a blue star at the top left" --out outputs/images.png
 
 Bad arguments end with exit code 2 and a one-line message, never a traceback.
 """
@@ -68,6 +69,23 @@ def _publish(args) -> None:
     print(f"published {args.folder} as the reference of its stage: {folder} ({size / 1e6:.1f} MB)")
 
 
+def _text_to_image(args) -> None:
+    from PIL import Image
+
+    from . import MakeAVideoLite
+    from .viz import image_grid
+
+    pipe = MakeAVideoLite.from_pretrained(args.checkpoints)
+    images = pipe.text_to_image(args.prompts, seed=args.seed, steps=args.steps, guidance=args.guidance,
+                                prior_guidance=args.prior_guidance, strict=not args.allow_unknown)
+    grid = (image_grid(images, ncols=min(8, len(images))) * 255).round().astype("uint8")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scale = max(1, 256 // pipe.image_size)
+    Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(out)
+    print(f"wrote {out}: {len(images)} image(s) of {pipe.image_size}x{pipe.image_size}, shown {scale}x larger")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mav-lite", description="Make-A-Video, rebuilt at laptop scale.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -93,6 +111,18 @@ def parser() -> argparse.ArgumentParser:
                          epilog="example: mav-lite publish runs/uncond")
     pub.add_argument("folder", type=Path, help="a run folder written by mav-lite train")
     pub.set_defaults(run=_publish)
+    t2i = sub.add_parser("text-to-image", help="draw images for prompts with the reference weights",
+                         epilog='example: mav-lite text-to-image "a red circle" "a blue star" --out outputs/images.png')
+    t2i.add_argument("prompts", nargs="+", help="one or more prompts")
+    t2i.add_argument("--out", default="outputs/text_to_image.png", help="the PNG grid to write")
+    t2i.add_argument("--seed", type=int, default=0)
+    t2i.add_argument("--steps", type=int, default=None, help="decoder DDIM steps (default: the preset's)")
+    t2i.add_argument("--guidance", type=float, default=None, help="decoder guidance scale (default: the preset's)")
+    t2i.add_argument("--prior-guidance", type=float, default=None, help="prior guidance scale")
+    t2i.add_argument("--allow-unknown", action="store_true", help="map unknown words to [unk] with a warning")
+    t2i.add_argument("--checkpoints", type=Path, default=None, help="a folder with clip/, prior/, decoder/ "
+                     "(default: data/checkpoints)")
+    t2i.set_defaults(run=_text_to_image)
     return p
 
 

@@ -109,15 +109,15 @@ class TextEncoder(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    """C_y: a small CNN; its 4x4 feature map is flattened (keeping where things are) and projected."""
+    """C_y: a small CNN (six 3x3 convs, three of them halving the size); its 4x4 feature map is
+    flattened (keeping where things are) and projected."""
 
     def __init__(self, width: int, embed_dim: int):
         super().__init__()
-        chans = [width // 2, width, width, width]
+        plan = [(width // 2, 1), (width // 2, 1), (width, 2), (width, 1), (width, 2), (width, 2)]  # (channels, stride)
         layers, c = [], 3
-        for i, w in enumerate(chans):
-            layers += [nn.Conv2d(c, w, 3, stride=1 if i == 0 else 2, padding=1), nn.GroupNorm(min(8, w // 4), w),
-                       nn.SiLU()]
+        for w, stride in plan:
+            layers += [nn.Conv2d(c, w, 3, stride=stride, padding=1), nn.GroupNorm(min(8, w // 4), w), nn.SiLU()]
             c = w
         self.features = nn.Sequential(*layers)
         self.proj = nn.Sequential(nn.Linear(c * 16, 2 * width), nn.SiLU(), nn.Linear(2 * width, embed_dim))
@@ -131,11 +131,13 @@ class ImageEncoder(nn.Module):
 class CLIPLite(nn.Module):
     """C_x and C_y with a learned temperature; forward(images, ids, padding) is the contrastive loss."""
 
-    def __init__(self, words: list[str], context: int, embed_dim: int, width: int, layers: int, heads: int):
+    def __init__(self, words: list[str], context: int, embed_dim: int, width: int, layers: int, heads: int,
+                 image_size: int = 32):
         super().__init__()
         self.tokenizer = Tokenizer(words, context)
+        self.image_size = int(image_size)  # C_y sees images at this size; others are resized to it
         self.config = dict(words=self.tokenizer.words[3:], context=context, embed_dim=embed_dim, width=width,
-                           layers=layers, heads=heads)
+                           layers=layers, heads=heads, image_size=image_size)
         self.text = TextEncoder(len(self.tokenizer), context, width, layers, heads, embed_dim)
         self.image = ImageEncoder(width, embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature 0.07
@@ -144,16 +146,28 @@ class CLIPLite(nn.Module):
     def device(self) -> torch.device:
         return self.logit_scale.device
 
+    def text_features(self, prompts, strict: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Prompts -> token features (B, L, width), padding mask (B, L) and x_e (B, embed_dim), where L is
+        the longest prompt's length in tokens (the padding after it changes nothing: it is masked)."""
+        ids, padding = self.tokenizer.encode(prompts, strict)
+        length = int((~padding).sum(dim=1).max())
+        ids, padding = ids[:, :length].to(self.device), padding[:, :length].to(self.device)
+        tokens, x_e = self.text(ids, padding)
+        return tokens, padding, x_e
+
     def encode_text(self, prompts, strict: bool = True) -> torch.Tensor:
         """Prompts -> x_e (B, embed_dim), unit norm."""
-        ids, padding = self.tokenizer.encode(prompts, strict)
-        return self.text(ids.to(self.device), padding.to(self.device))[1]
+        return self.text_features(prompts, strict)[2]
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [-1, 1] -> y_e (B, embed_dim), unit norm."""
+        """(B, 3, H, W) in [-1, 1], any H and W -> y_e (B, embed_dim), unit norm."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-        return self.image(images.to(self.device))
+        images = images.to(self.device, torch.float32)
+        if images.shape[-2:] != (self.image_size, self.image_size):
+            images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
+                                   antialias=True, align_corners=False)
+        return self.image(images)
 
     def forward(self, images: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor,
                 negative_ids: torch.Tensor | None = None, negative_padding: torch.Tensor | None = None) -> torch.Tensor:
@@ -204,14 +218,12 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
 
 
 def hard_negatives(caption: str, generator: torch.Generator) -> list[str]:
-    """Captions wrong in one detail: one shape word replaced by another shape's word, and (with two
-    colours) the colour words swapped, so that shape and binding matter to the loss."""
+    """Captions wrong in one detail: each shape word in turn replaced by another shape's word, and
+    (with two colours) the colour words swapped, so that shape and binding matter to the loss."""
     words = caption.split(" ")
     core = [w.strip(",:;") for w in words]
     out = []
-    shapes = [k for k, w in enumerate(core) if w in SHAPE_OF]
-    if shapes:
-        k = shapes[int(torch.randint(len(shapes), (1,), generator=generator))]
+    for k in [k for k, w in enumerate(core) if w in SHAPE_OF]:
         others = [s for s in SHAPE_WORDS if s != SHAPE_OF[core[k]]]
         other = others[int(torch.randint(len(others), (1,), generator=generator))]
         out.append(" ".join(words[:k] + [words[k].replace(core[k], other)] + words[k + 1:]))
@@ -226,7 +238,7 @@ def hard_negatives(caption: str, generator: torch.Generator) -> list[str]:
 
 def build(preset: Preset, options: dict) -> CLIPLite:
     c = preset.clip
-    return CLIPLite(vocabulary(), c.context, c.embed_dim, c.width, c.layers, c.heads)
+    return CLIPLite(vocabulary(), c.context, c.embed_dim, c.width, c.layers, c.heads, preset.world.image_size)
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:

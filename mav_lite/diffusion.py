@@ -20,6 +20,7 @@ which few-step sampling on a CPU needs. Notation: abar_t = alpha_bar_t = prod_{s
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Callable
 
 import torch
@@ -77,6 +78,12 @@ class NoiseSchedule:
     def snr(self, t: Tensor) -> Tensor:
         """Signal-to-noise ratio SNR(t) = abar_t / (1 - abar_t), float32 (computed in float64)."""
         return (self.alpha_bars / (1 - self.alpha_bars)).float().to(t.device)[t]
+
+
+@cache
+def schedule_for(kind: str = "cosine", steps: int = 1000) -> NoiseSchedule:
+    """One shared NoiseSchedule per (kind, steps): the stages build theirs from their options."""
+    return NoiseSchedule(kind, steps)
 
 
 def _abar(schedule: NoiseSchedule, t: Tensor, x: Tensor) -> Tensor:

@@ -1,20 +1,102 @@
-"""Metrics on generated images and videos (notebook 02 starts it; notebook 13 gathers them all).
+"""Metrics on generated images (and, frame by frame, videos): notebooks 02, 05 and 13.
 
-`background_fraction`: the share of pixels that belong to a clean background. Shapes World scenes
-are mostly background, a flat or vertically graded colour, so in real data nearly every row is
-dominated by one colour; a diffusion model that has not learned to finish its job leaves grainy
-noise there. A pixel counts as background when it is within `tolerance` of its row's median colour.
+- `background_fraction`: the share of pixels that belong to a clean background (notebook 02).
+  Shapes World scenes are mostly background, a flat or vertically graded colour, so in real data
+  nearly every row is dominated by one colour; a diffusion model that has not learned to finish
+  its job leaves grainy noise there. A pixel counts as background when it is within `tolerance`
+  of its row's median colour.
+- `attribute_accuracy`: what the attribute oracle (oracle.py) reads in generated images, against
+  what their prompts ask for: colour, shape, position and size words for one object; for two
+  objects, binding (both there, each colour on the right shape).
+- `fid_lite`: the Frechet distance between Gaussians fitted to the oracle's penultimate features
+  of two image sets (FID, Heusel et al. 2017, with the oracle in place of Inception). It depends on
+  the sample count, so compare numbers at the same count, next to the real-vs-real floor.
+- `clipsim_lite`: the mean CLIP-lite cosine between each image and its prompt (CLIPSIM of the
+  paper, with our CLIP); read it next to the same number for real renders of the same prompts.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .data import parse_caption
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
+
 
 def background_fraction(images: torch.Tensor, tolerance: float = 0.08) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1] -> (B,) share of pixels within `tolerance` of their row's median colour."""
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
+    _check_images(images)
     row_median = images.median(dim=3, keepdim=True).values  # (B, 3, H, 1): the background of each row
     close = (images - row_median).abs().amax(dim=1) <= tolerance  # (B, H, W): every channel close
     return close.float().mean(dim=(1, 2))
+
+
+def prompt_hits(reading: dict, prompt: str) -> dict[str, bool]:
+    """Which of the prompt's requests the oracle's reading of one image fulfils.
+
+    One object: "color", "shape", "color+shape", and "position", "size" when the prompt names them.
+    Two objects: "binding" (two objects, and the set of (colour, shape) pairs is the prompt's).
+    """
+    wanted = parse_caption(prompt)["objects"]
+    if len(wanted) == 2:
+        pairs = {(o["color"], o["shape"]) for o in wanted}
+        return {"binding": reading["count"] == 2 and {(o["color"], o["shape"]) for o in reading["objects"]} == pairs}
+    if len(wanted) != 1:
+        raise ValueError(f"a prompt must name one or two objects to be judged, got {len(wanted)}: {prompt!r}")
+    w, seen = wanted[0], reading["objects"][0]
+    hits = {"color": seen["color"] == w.get("color"), "shape": seen["shape"] == w.get("shape")}
+    hits["color+shape"] = hits["color"] and hits["shape"]
+    for key in ("position", "size"):
+        if key in w:
+            hits[key] = seen[key] == w[key]
+    return hits
+
+
+def attribute_accuracy(oracle, images: torch.Tensor, prompts: list[str]) -> dict[str, float]:
+    """The share of images whose oracle reading fulfils each kind of request of their prompt
+    (see `prompt_hits`); "n_<kind>" says how many images each share is over."""
+    _check_images(images)
+    if len(images) != len(prompts):
+        raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+    tally: dict[str, list[bool]] = {}
+    for reading, prompt in zip(oracle.read(images), prompts):
+        for key, hit in prompt_hits(reading, prompt).items():
+            tally.setdefault(key, []).append(hit)
+    return {k: sum(v) / len(v) for k, v in tally.items()} | {f"n_{k}": len(v) for k, v in tally.items()}
+
+
+def _sqrtm_trace(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """trace(sqrtm(a @ b)) for symmetric PSD a, b: the eigenvalues of sqrt(a) b sqrt(a) are those of a b."""
+    vals, vecs = torch.linalg.eigh(a)
+    root_a = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.T
+    return torch.linalg.eigvalsh(root_a @ b @ root_a).clamp(min=0).sqrt().sum()
+
+
+@torch.no_grad()
+def fid_lite(oracle, real: torch.Tensor, fake: torch.Tensor, batch: int = 256) -> float:
+    """Frechet distance between the oracle features of two image sets (lower is closer).
+
+    |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^(1/2)), in float64.
+    """
+    _check_images(real), _check_images(fake)
+    if min(len(real), len(fake)) < 2:
+        raise ValueError("fid_lite needs at least 2 images in each set")
+    stats = []
+    for images in (real, fake):
+        feats = torch.cat([oracle.features(images[i:i + batch]) for i in range(0, len(images), batch)]).double()
+        stats.append((feats.mean(0), torch.cov(feats.T)))
+    (mu_r, s_r), (mu_f, s_f) = stats
+    return float((mu_r - mu_f).square().sum() + s_r.trace() + s_f.trace() - 2 * _sqrtm_trace(s_r, s_f))
+
+
+@torch.no_grad()
+def clipsim_lite(clip, images: torch.Tensor, prompts: list[str]) -> float:
+    """Mean cosine between CLIP-lite's embedding of each image and of its prompt."""
+    _check_images(images)
+    if len(images) != len(prompts):
+        raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+    return float((clip.encode_image(images) * clip.encode_text(prompts)).sum(dim=1).mean())

@@ -11,8 +11,6 @@ noise), schedule ("cosine" or "linear"), timesteps, min_snr_gamma (None for plai
 
 from __future__ import annotations
 
-from functools import cache
-
 import torch
 
 from . import diffusion
@@ -21,11 +19,6 @@ from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
 OPTIONS = {"prediction": "v", "schedule": "cosine", "timesteps": 1000, "min_snr_gamma": None}
-
-
-@cache
-def schedule_for(kind: str, timesteps: int) -> diffusion.NoiseSchedule:
-    return diffusion.NoiseSchedule(kind, timesteps)
 
 
 def build(preset: Preset, options: dict) -> UNet:
@@ -38,7 +31,7 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
     images, _captions = batch
     device = generator.device
     x0 = images.to(device)
-    schedule = schedule_for(options["schedule"], options["timesteps"])
+    schedule = diffusion.schedule_for(options["schedule"], options["timesteps"])
     t = diffusion.sample_timesteps(len(x0), schedule, generator, device)
     noise = torch.randn(x0.shape, generator=generator, device=device)
     output = model(diffusion.q_sample(x0, t, noise, schedule), t)
@@ -51,7 +44,7 @@ def sample(model, n: int, seed: int, preset: Preset, options: dict, steps: int |
     size = preset.world.image_size
     device = next(model.parameters()).device
     return diffusion.sample(lambda x, t: model(x, t), (n, 3, size, size),
-                            schedule_for(options["schedule"], options["timesteps"]),
+                            diffusion.schedule_for(options["schedule"], options["timesteps"]),
                             steps=steps or (preset.decoder.sample_steps if sampler == "ddim" else None),
                             sampler=sampler, prediction=options["prediction"], seed=seed, device=device,
                             progress=progress)

@@ -18,6 +18,17 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
     assert main(["notebook", str(tmp_path / "missing.ipynb"), "--preset", "ci"]) == 2
 
 
+def test_text_to_image_writes_a_grid_and_rejects_unknown_words(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "grid.png"
+    assert main(["text-to-image", "a red circle", "a blue star", "--steps", "4", "--out", str(out)]) == 0
+    assert Image.open(out).size[0] > Image.open(out).size[1] > 100  # two images side by side, enlarged
+    assert main(["text-to-image", "a crimsom circle", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'crimson'" in err
+
+
 def test_notebook_runner_saves_outputs_without_widget_state(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "import os\nprint(os.environ['MAV_LITE_PROFILE'])")])

@@ -68,12 +68,13 @@ def test_hard_negatives_change_one_detail():
 
     generator = torch.Generator().manual_seed(0)
     caption = "top-left: tiny crimson disc; a big cobalt box, huge, on the right"
-    shape_swap, colour_swap = hard_negatives(caption, generator)
-    truth, a, b = (parse_caption(c)["objects"] for c in (caption, shape_swap, colour_swap))
-    assert [o["shape"] for o in a] != [o["shape"] for o in truth]
-    assert [o["color"] for o in a] == [o["color"] for o in truth]
-    assert [o["color"] for o in b] == [o["color"] for o in truth][::-1]
-    assert [o["shape"] for o in b] == [o["shape"] for o in truth]
+    first_shape, second_shape, colour_swap = hard_negatives(caption, generator)
+    truth, a, b, c = (parse_caption(x)["objects"] for x in (caption, first_shape, second_shape, colour_swap))
+    assert a[0]["shape"] != truth[0]["shape"] and a[1]["shape"] == truth[1]["shape"]
+    assert b[0]["shape"] == truth[0]["shape"] and b[1]["shape"] != truth[1]["shape"]
+    assert [o["color"] for o in a] == [o["color"] for o in b] == [o["color"] for o in truth]
+    assert [o["color"] for o in c] == [o["color"] for o in truth][::-1]
+    assert [o["shape"] for o in c] == [o["shape"] for o in truth]
     assert len(hard_negatives("a small red circle", generator)) == 1  # one colour: nothing to swap
 
 

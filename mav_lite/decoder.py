@@ -1,0 +1,87 @@
+"""The image decoder D: a U-Net diffusion model that draws an image from a CLIP image embedding (notebook 05).
+
+As in the paper, D never reads text: it learns p(image | y_e) from images alone, with y_e = C_y(image)
+from the frozen CLIP-lite. At generation time y_e comes from the prior P instead, and the chain
+text -> C_x -> P -> D draws what the prompt says. The embedding enters the U-Net beside the
+timestep (`UNet(cond_dim=...)`); it is replaced by a learned null embedding for 10% of the training
+samples, so that classifier-free guidance can push samples towards the embedding. v-prediction on
+a cosine schedule (notebook 02 showed why: clean backgrounds).
+
+    mav-lite train decoder --preset cpu --out runs/decoder
+    images = sample(decoder, y_e, guidance=3.0, steps=25, seed=0)      # (B, 3, H, W) in [-1, 1]
+
+D^t (notebook 07) inflates this network with temporal layers and keeps its weights.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import diffusion
+from .config import Preset
+from .data import ShapesWorld
+from .prior import frozen_clip
+from .train import Stage, register_stage, shapes_image_stream
+from .unet import UNet
+
+OPTIONS = {"clip": None, "drop_prob": 0.1, "prediction": "v", "timesteps": 1000}
+SCHEDULE = "cosine"
+
+
+@torch.no_grad()
+def sample(decoder: UNet, y_e: torch.Tensor, size: int, guidance: float = 3.0, steps: int = 25, seed=None,
+           generator: torch.Generator | None = None, prediction: str = "v", timesteps: int = 1000,
+           progress: bool = False) -> torch.Tensor:
+    """Image embeddings (B, D) -> images (B, 3, size, size) in [-1, 1], DDIM with guidance."""
+    if y_e.ndim != 2 or y_e.shape[1] != decoder.config["cond_dim"]:
+        raise ValueError(f"expected image embeddings of shape (B, {decoder.config['cond_dim']}), "
+                         f"got {tuple(y_e.shape)}")
+    device = next(decoder.parameters()).device
+    model_fn = diffusion.classifier_free_guidance(decoder, y_e.to(device), guidance)
+    return diffusion.sample(model_fn, (len(y_e), 3, size, size), diffusion.schedule_for(SCHEDULE, timesteps),
+                            steps=steps, prediction=prediction, generator=generator,
+                            seed=None if generator is not None else seed, device=device, progress=progress)
+
+
+def build(preset: Preset, options: dict) -> UNet:
+    d = preset.decoder
+    cond_dim = frozen_clip(options["clip"]).config["embed_dim"]
+    return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks, cond_dim=cond_dim)
+
+
+def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
+    """The diffusion loss of images given their own CLIP image embedding (dropped 10% of the time)."""
+    images, _captions = batch  # the captions are not used: D learns from images alone
+    device = generator.device
+    x0 = images.to(device)
+    with torch.no_grad():
+        y_e = frozen_clip(options["clip"], str(device)).encode_image(x0)
+    schedule = diffusion.schedule_for(SCHEDULE, options["timesteps"])
+    t = diffusion.sample_timesteps(len(x0), schedule, generator, device)
+    noise = torch.randn(x0.shape, generator=generator, device=device)
+    drop = diffusion.drop_condition(len(x0), options["drop_prob"], generator, device)
+    output = model(diffusion.q_sample(x0, t, noise, schedule), t, cond=y_e, drop=drop)
+    return diffusion.diffusion_loss(output.float(), x0, noise, t, schedule, options["prediction"], None)
+
+
+def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torch.Tensor:
+    """The trainer's sample grid: D redraws n validation images from their embeddings."""
+    size = preset.world.image_size
+    images, _, _ = ShapesWorld(size=size, seed=1).images(range(n))
+    device = next(model.parameters()).device
+    y_e = frozen_clip(options["clip"], str(device)).encode_image(images)
+    return sample(model, y_e, size, preset.decoder.guidance, preset.decoder.sample_steps, seed=seed,
+                  prediction=options["prediction"], timesteps=options["timesteps"])
+
+
+register_stage(Stage(
+    name="decoder",
+    description="the image decoder D: CLIP image embedding -> image (notebook 05)",
+    sizes=lambda p: p.decoder,
+    build=build,
+    stream=shapes_image_stream,
+    loss=loss,
+    sample=sample_grid,
+    rebuild=lambda config: UNet(**config),
+    options=OPTIONS,
+))

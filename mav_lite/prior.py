@@ -1,0 +1,184 @@
+"""The prior P: from the text (C_x's tokens and its embedding x_e) to a CLIP image embedding y_e (notebook 04).
+
+Make-A-Video, like DALL-E 2 (Ramesh et al. 2022), does not draw from the text embedding itself:
+a prior first turns x_e into the image embedding y_e that the decoders are conditioned on. One
+caption fits many images (where exactly is "at the top left"? which background?), so P is a
+diffusion model over embeddings: a small transformer reads
+
+    [text tokens ..., x_e, timestep, noised image embedding z_t, learned query]
+
+and predicts the clean embedding from the query's output (DALL-E 2 predicts x_0, not the noise).
+Classifier-free guidance drops the text (tokens and x_e) for 10% of training samples.
+
+Beside it, `RegressionPrior` is the deterministic baseline: an MLP x_e -> y_e trained with a
+cosine loss. It lands on the average of the images a caption fits, and gives one answer per
+prompt; notebook 04 compares the two.
+
+Both train on frozen CLIP-lite embeddings (option `clip`: a run folder, default the reference
+weights): `mav-lite train prior --preset cpu --out runs/prior` (and `prior_regression`).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import diffusion
+from .checkpoints import load_model, load_pretrained
+from .clip import CLIPLite
+from .config import Preset
+from .data import ImageStream, ShapesWorld
+from .train import Stage, register_stage
+from .unet import timestep_embedding
+
+OPTIONS = {"clip": None, "drop_prob": 0.1, "timesteps": 1000}  # clip: a run folder, None = data/checkpoints/clip
+SCHEDULE = "cosine"
+
+
+@cache
+def frozen_clip(folder: str | None = None, device: str = "cpu") -> CLIPLite:
+    """The CLIP-lite that P and D learn from (and are used with): a run folder, or the reference one."""
+    model, _ = load_pretrained("clip", device=device) if folder is None else load_model(folder, "clip", device)
+    return model.requires_grad_(False)
+
+
+class DiffusionPrior(nn.Module):
+    """A transformer over (tokens, x_e, t, z_t, query) -> the clean image embedding (scaled, see `scale`)."""
+
+    def __init__(self, embed_dim: int, text_width: int, context: int, width: int, layers: int, heads: int):
+        super().__init__()
+        self.config = dict(embed_dim=embed_dim, text_width=text_width, context=context, width=width,
+                           layers=layers, heads=heads)
+        self.scale = math.sqrt(embed_dim)  # unit-norm embeddings have entries ~ 1/sqrt(D): diffuse y_e * sqrt(D)
+        self.tokens_in = nn.Linear(text_width, width)
+        self.text_in = nn.Linear(embed_dim, width)
+        self.time_in = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+        self.noised_in = nn.Linear(embed_dim, width)
+        self.query = nn.Parameter(torch.randn(width) * 0.02)
+        self.null_tokens = nn.Parameter(torch.zeros(width))  # classifier-free guidance's "no text"
+        self.null_text = nn.Parameter(torch.zeros(width))
+        self.position = nn.Parameter(torch.randn(context + 4, width) * 0.02)
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, embed_dim))
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, drop: torch.Tensor | None = None,
+                tokens: torch.Tensor | None = None, padding: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (B, D) noised scaled embedding; t: (B,); cond: x_e (B, D); tokens (B, L, text_width) and
+        padding (B, L) from C_x; drop: (B,) bool, True = no text. -> predicted clean embedding (B, D)."""
+        b, length = tokens.shape[:2]
+        text_tokens = self.tokens_in(tokens)
+        text = self.text_in(cond)[:, None]
+        if drop is not None:
+            text_tokens = torch.where(drop[:, None, None], self.null_tokens.to(text_tokens.dtype), text_tokens)
+            text = torch.where(drop[:, None, None], self.null_text.to(text.dtype), text)
+            only_first = torch.arange(length, device=padding.device) > 0  # the null text: one token
+            padding = torch.where(drop[:, None], only_first, padding)
+        time = self.time_in(timestep_embedding(t, self.config["width"]))[:, None]
+        seq = torch.cat([text_tokens, text, time, self.noised_in(z)[:, None], self.query.expand(b, 1, -1)], dim=1)
+        seq = seq + self.position[: seq.shape[1]]
+        keep = torch.zeros(b, 4, dtype=torch.bool, device=padding.device)
+        h = self.transformer(seq, src_key_padding_mask=torch.cat([padding, keep], dim=1))
+        return self.out(h[:, -1])  # the query's output
+
+
+class RegressionPrior(nn.Module):
+    """The deterministic baseline: an MLP x_e -> y_e (unit norm)."""
+
+    def __init__(self, embed_dim: int, width: int):
+        super().__init__()
+        self.config = dict(embed_dim=embed_dim, width=width)
+        self.net = nn.Sequential(nn.Linear(embed_dim, 4 * width), nn.SiLU(), nn.Linear(4 * width, 4 * width),
+                                 nn.SiLU(), nn.Linear(4 * width, embed_dim))
+
+    def forward(self, x_e: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(x_e), dim=-1)
+
+
+@torch.no_grad()
+def sample(prior: DiffusionPrior, clip: CLIPLite, prompts, guidance: float = 2.0, steps: int = 25, seed=None,
+           generator: torch.Generator | None = None, timesteps: int = 1000, progress: bool = False,
+           strict: bool = True) -> torch.Tensor:
+    """Prompts -> image embeddings y_e (B, D), unit norm: DDIM over the embedding, guided by the text."""
+    tokens, padding, x_e = clip.text_features(prompts, strict)
+    device = next(prior.parameters()).device
+    model_fn = diffusion.classifier_free_guidance(prior, x_e.to(device), guidance, tokens=tokens.to(device),
+                                                  padding=padding.to(device))
+    z = diffusion.sample(model_fn, tuple(x_e.shape), diffusion.schedule_for(SCHEDULE, timesteps), steps=steps,
+                         prediction="x0", generator=generator, seed=None if generator is not None else seed,
+                         clip=None, device=device, progress=progress)
+    return F.normalize(z, dim=-1)
+
+
+# ---- the stages ------------------------------------------------------------------------------
+
+
+def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int) -> ImageStream:
+    """Images at the size C_y was trained at, with their captions."""
+    size = frozen_clip(options["clip"]).image_size
+    return ImageStream(ShapesWorld(size=size, seed=data_seed), batch_size, position)
+
+
+def embeddings(batch, options: dict, device) -> tuple[torch.Tensor, ...]:
+    """A batch of (images, captions) -> tokens, padding, x_e and y_e from the frozen CLIP-lite."""
+    images, captions = batch
+    clip = frozen_clip(options["clip"], str(device))
+    with torch.no_grad():
+        tokens, padding, x_e = clip.text_features(captions)
+        y_e = clip.encode_image(images)
+    return tokens, padding, x_e, y_e
+
+
+def diffusion_loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
+    device = generator.device
+    tokens, padding, x_e, y_e = embeddings(batch, options, device)
+    x0 = y_e.float() * math.sqrt(y_e.shape[1])
+    schedule = diffusion.schedule_for(SCHEDULE, options["timesteps"])
+    t = diffusion.sample_timesteps(len(x0), schedule, generator, device)
+    noise = torch.randn(x0.shape, generator=generator, device=device)
+    drop = diffusion.drop_condition(len(x0), options["drop_prob"], generator, device)
+    output = model(diffusion.q_sample(x0, t, noise, schedule), t, cond=x_e, drop=drop, tokens=tokens,
+                   padding=padding)
+    return diffusion.diffusion_loss(output.float(), x0, noise, t, schedule, "x0", None)
+
+
+def regression_loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
+    """1 - cosine between the predicted and the true image embedding."""
+    _, _, x_e, y_e = embeddings(batch, options, generator.device)
+    return 1 - (model(x_e).float() * y_e.float()).sum(dim=1).mean()
+
+
+def build_diffusion(preset: Preset, options: dict) -> DiffusionPrior:
+    clip, p = frozen_clip(options["clip"]), preset.prior
+    c = clip.config
+    return DiffusionPrior(c["embed_dim"], c["width"], c["context"], p.width, p.layers, p.heads)
+
+
+register_stage(Stage(
+    name="prior",
+    description="the diffusion prior P: text tokens and x_e -> image embedding y_e (notebook 04)",
+    sizes=lambda p: p.prior,
+    build=build_diffusion,
+    stream=stream,
+    loss=diffusion_loss,
+    sample=None,
+    rebuild=lambda config: DiffusionPrior(**config),
+    options=OPTIONS,
+))
+
+register_stage(Stage(
+    name="prior_regression",
+    description="the regression baseline of P: an MLP x_e -> y_e (notebook 04)",
+    sizes=lambda p: p.prior,
+    build=lambda preset, options: RegressionPrior(frozen_clip(options["clip"]).config["embed_dim"], preset.prior.width),
+    stream=stream,
+    loss=regression_loss,
+    sample=None,
+    rebuild=lambda config: RegressionPrior(**config),
+    options={"clip": None},
+))

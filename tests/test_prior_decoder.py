@@ -1,0 +1,119 @@
+import pytest
+import torch
+
+from mav_lite import MakeAVideoLite, diffusion
+from mav_lite.checkpoints import REFERENCE_DIR
+from mav_lite.decoder import sample as decode
+from mav_lite.prior import DiffusionPrior, RegressionPrior, frozen_clip
+from mav_lite.train import train
+from mav_lite.unet import UNet
+
+QUIET = dict(progress=False, save_every=1000, sample_every=1000, val_every=1000, precision="no")
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return frozen_clip()
+
+
+@pytest.fixture(scope="module")
+def text(clip):
+    return clip.text_features(["a small red circle", "a big blue star at the top left"])
+
+
+def tiny_prior(clip):
+    c = clip.config
+    torch.manual_seed(0)
+    return DiffusionPrior(c["embed_dim"], c["width"], c["context"], width=32, layers=1, heads=2).eval()
+
+
+def test_prior_shapes_and_the_dropped_text_ignores_the_prompt(clip, text):
+    prior = tiny_prior(clip)
+    tokens, padding, x_e = text
+    z, t = torch.randn(2, x_e.shape[1]), torch.tensor([10, 500])
+    out = prior(z, t, cond=x_e, tokens=tokens, padding=padding)
+    assert out.shape == x_e.shape
+    dropped = prior(z[:1].repeat(2, 1), t[:1].repeat(2), cond=x_e, drop=torch.tensor([True, True]),
+                    tokens=tokens, padding=padding)
+    assert torch.allclose(dropped[0], dropped[1], atol=1e-5)  # no trace of either prompt
+    assert not torch.allclose(out[0], prior(z[:1], t[:1], cond=x_e[1:], tokens=tokens[1:], padding=padding[1:])[0])
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.0, 3.0])
+def test_guidance_combines_the_conditional_and_null_outputs(clip, text, scale):
+    prior = tiny_prior(clip)
+    tokens, padding, x_e = text
+    z, t = torch.randn(2, x_e.shape[1]), torch.tensor([100, 700])
+    guided = diffusion.classifier_free_guidance(prior, x_e, scale, tokens=tokens, padding=padding)(z, t)
+    cond = prior(z, t, cond=x_e, tokens=tokens, padding=padding)
+    null = prior(z, t, cond=x_e, drop=torch.tensor([True, True]), tokens=tokens, padding=padding)
+    assert torch.allclose(guided, null + scale * (cond - null), atol=1e-5)
+    if scale == 1:
+        assert torch.equal(guided, cond)
+
+
+def test_regression_prior_gives_unit_vectors(text):
+    model = RegressionPrior(embed_dim=text[2].shape[1], width=16)
+    y = model(text[2])
+    assert y.shape == text[2].shape and torch.allclose(y.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_decoder_draws_images_from_embeddings(clip, text):
+    torch.manual_seed(0)
+    decoder = UNet(16, (1, 2), (1,), res_blocks=1, cond_dim=clip.config["embed_dim"]).eval()
+    y_e = text[2]
+    images = decode(decoder, y_e, size=16, guidance=3.0, steps=3, seed=0)
+    assert images.shape == (2, 3, 16, 16) and images.abs().max() <= 1
+    assert torch.equal(images, decode(decoder, y_e, size=16, guidance=3.0, steps=3, seed=0))
+    with pytest.raises(ValueError, match=r"image embeddings of shape \(B, 64\)"):
+        decode(decoder, y_e[:, :10], size=16)
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    train("prior", "ci", out / "prior", steps=30, lr=1e-3, warmup=5, **QUIET)
+    train("decoder", "ci", out / "decoder", steps=20, lr=1e-3, warmup=5, **QUIET)
+    return MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", out / "prior", out / "decoder")
+
+
+def test_tiny_text_to_image_end_to_end(tiny_pipeline):
+    pipe = tiny_pipeline
+    prompts = ["a small red circle", "a big blue star at the top left", "a green square and a white heart"]
+    images = pipe.text_to_image(prompts, seed=0, progress=False)
+    assert images.shape == (3, 3, 16, 16) and images.abs().max() <= 1
+    assert torch.equal(images, pipe.text_to_image(prompts, seed=0, progress=False))
+    assert not torch.equal(images, pipe.text_to_image(prompts, seed=1, progress=False))
+    assert pipe.text_to_image("a red circle", seed=0, steps=2, prior_steps=2, progress=False).shape == (1, 3, 16, 16)
+
+
+@pytest.mark.parametrize("prompt, message", [("a crimsom circle", "did you mean 'crimson'"), ("", "empty prompt"),
+                                             ([], "no prompts")])
+def test_text_to_image_rejects_bad_prompts(tiny_pipeline, prompt, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_pipeline.text_to_image(prompt, progress=False)
+
+
+def test_regression_prior_loss_falls(tmp_path):
+    run = train("prior_regression", "ci", tmp_path / "reg", steps=60, lr=3e-3, warmup=5, **QUIET)
+    losses = run.history["loss"]
+    assert sum(losses[-10:]) / 10 < 0.7 * sum(losses[:5]) / 5
+
+
+def test_missing_reference_folder_is_a_clear_error(tmp_path):
+    from mav_lite.checkpoints import CheckpointError
+
+    with pytest.raises(CheckpointError, match="missing"):
+        MakeAVideoLite.from_pretrained(tmp_path)
+
+
+def test_reference_chain_draws_what_the_prompt_says():
+    from mav_lite.checkpoints import load_pretrained
+
+    pipe = MakeAVideoLite.from_pretrained()
+    prompts = ["a large red circle", "a large yellow square", "a large blue circle", "a large green square"]
+    images = pipe.text_to_image(prompts, seed=0, progress=False)
+    assert images.shape == (4, 3, 32, 32)
+    readings = load_pretrained("oracle")[0].read(images)
+    colours = [r["objects"][0]["color"] for r in readings]
+    assert sum(c == want for c, want in zip(colours, ["red", "yellow", "blue", "green"])) >= 3, colours
