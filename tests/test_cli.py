@@ -24,6 +24,7 @@ def test_text_to_image_writes_a_grid_and_rejects_unknown_words(tmp_path, capsys)
     out = tmp_path / "grid.png"
     assert main(["text-to-image", "a red circle", "a blue star", "--steps", "4", "--out", str(out)]) == 0
     assert Image.open(out).size[0] > Image.open(out).size[1] > 100  # two images side by side, enlarged
+    capsys.readouterr()  # the progress bars of the first call
     assert main(["text-to-image", "a crimsom circle", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "did you mean 'crimson'" in err
