@@ -176,7 +176,7 @@ class CLIPLite(nn.Module):
         Hard negatives (captions that are wrong in one detail) add columns to the image-to-text
         side only: each image must beat them too.
         """
-        y_e = self.image(images)
+        y_e = self.encode_image(images)
         x_e = self.text(ids, padding)[1]
         scale = self.logit_scale.clamp(max=math.log(100)).exp()
         logits = scale * y_e @ x_e.T  # (B, B) scaled cosines
