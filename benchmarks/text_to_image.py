@@ -19,10 +19,7 @@ import torch
 from mav_lite import MakeAVideoLite
 from mav_lite.checkpoints import load_pretrained
 from mav_lite.data import ShapesWorld
-from mav_lite.evaluation import GROUPS, text_to_image_report
-
-GOALS = {"one object": {"color": 0.95, "shape": 0.90, "position": 0.90, "size": 0.85},
-         "two objects": {"binding": 0.80}, "held-out": {"color+shape": 0.70}}
+from mav_lite.evaluation import GOALS, GROUPS, text_to_image_report
 
 
 def main() -> None:

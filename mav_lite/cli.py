@@ -70,19 +70,14 @@ def _publish(args) -> None:
 
 
 def _text_to_image(args) -> None:
-    from PIL import Image
-
     from . import MakeAVideoLite
-    from .viz import image_grid
+    from .viz import save_image_grid
 
     pipe = MakeAVideoLite.from_pretrained(args.checkpoints)
     images = pipe.text_to_image(args.prompts, seed=args.seed, steps=args.steps, guidance=args.guidance,
                                 prior_guidance=args.prior_guidance, strict=not args.allow_unknown)
-    grid = (image_grid(images, ncols=min(8, len(images))) * 255).round().astype("uint8")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     scale = max(1, 256 // pipe.image_size)
-    Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(out)
+    out = save_image_grid(images, args.out, scale=scale)
     print(f"wrote {out}: {len(images)} image(s) of {pipe.image_size}x{pipe.image_size}, shown {scale}x larger")
 
 

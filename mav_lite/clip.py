@@ -22,14 +22,16 @@ import difflib
 import math
 import re
 import warnings
+from functools import cache
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .checkpoints import load_model, load_pretrained
 from .config import Preset
-from .data import vocabulary
+from .data import resize_images, vocabulary
 from .data.captions import COLOR_OF, SHAPE_OF
 from .data.vocab import SHAPE_WORDS
 from .train import Stage, register_stage, shapes_image_stream
@@ -163,11 +165,7 @@ class CLIPLite(nn.Module):
         """(B, 3, H, W) in [-1, 1], any H and W -> y_e (B, embed_dim), unit norm."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-        images = images.to(self.device, torch.float32)
-        if images.shape[-2:] != (self.image_size, self.image_size):
-            images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
-                                   antialias=True, align_corners=False)
-        return self.image(images)
+        return self.image(resize_images(images.to(self.device, torch.float32), self.image_size))
 
     def forward(self, images: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor,
                 negative_ids: torch.Tensor | None = None, negative_padding: torch.Tensor | None = None) -> torch.Tensor:
@@ -186,6 +184,13 @@ class CLIPLite(nn.Module):
             negatives = self.text(negative_ids, negative_padding)[1]  # (M, D)
             image_to_text = torch.cat([logits, scale * y_e @ negatives.T], dim=1)  # (B, B + M)
         return (F.cross_entropy(image_to_text, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+@cache
+def frozen_clip(folder: str | None = None, device: str = "cpu") -> CLIPLite:
+    """The CLIP-lite that P and D learn from (and are used with): a run folder, or the reference one."""
+    model, _ = load_pretrained("clip", device=device) if folder is None else load_model(folder, "clip", device)
+    return model.requires_grad_(False)
 
 
 @torch.no_grad()

@@ -21,9 +21,9 @@ from __future__ import annotations
 import torch
 
 from . import diffusion
+from .clip import frozen_clip
 from .config import Preset
 from .data import ShapesWorld
-from .prior import frozen_clip
 from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 

@@ -18,6 +18,9 @@ from .data import ShapesWorld
 from .metrics import attribute_accuracy, clipsim_lite, fid_lite
 
 GROUPS = ("one object", "two objects", "held-out")
+# issue 4's quality goals: the share of images the oracle must read right, per group and request
+GOALS = {"one object": {"color": 0.95, "shape": 0.90, "position": 0.90, "size": 0.85},
+         "two objects": {"binding": 0.80}, "held-out": {"color+shape": 0.70}}
 EVAL_SEED = 2024  # scenes no training run reads (training uses data seed 0)
 
 

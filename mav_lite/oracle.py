@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import Preset
-from .data import COLORS, POSITIONS, SHAPES, SIZES, ShapesWorld
+from .data import COLORS, POSITIONS, SHAPES, SIZES, ShapesWorld, resize_images
 from .data.streams import ImageStream
 from .train import Stage, register_stage
 
@@ -57,10 +57,7 @@ class Oracle(nn.Module):
         """(B, 3, H, W) in [-1, 1], any H, W (resized to the oracle's size) -> (B, 256)."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-        images = images.to(self.heads["present"].weight.device, torch.float32)
-        if images.shape[-2:] != (self.size, self.size):
-            images = F.interpolate(images, size=(self.size, self.size), mode="bilinear", antialias=True,
-                                   align_corners=False)
+        images = resize_images(images.to(self.heads["present"].weight.device, torch.float32), self.size)
         return self.neck(F.adaptive_avg_pool2d(self.body(images), 3))
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:

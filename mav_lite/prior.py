@@ -21,15 +21,13 @@ weights): `mav-lite train prior --preset cpu --out runs/prior` (and `prior_regre
 from __future__ import annotations
 
 import math
-from functools import cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import diffusion
-from .checkpoints import load_model, load_pretrained
-from .clip import CLIPLite
+from .clip import CLIPLite, frozen_clip
 from .config import Preset
 from .data import ImageStream, ShapesWorld
 from .train import Stage, register_stage
@@ -37,13 +35,6 @@ from .unet import timestep_embedding
 
 OPTIONS = {"clip": None, "drop_prob": 0.1, "timesteps": 1000}  # clip: a run folder, None = data/checkpoints/clip
 SCHEDULE = "cosine"
-
-
-@cache
-def frozen_clip(folder: str | None = None, device: str = "cpu") -> CLIPLite:
-    """The CLIP-lite that P and D learn from (and are used with): a run folder, or the reference one."""
-    model, _ = load_pretrained("clip", device=device) if folder is None else load_model(folder, "clip", device)
-    return model.requires_grad_(False)
 
 
 class DiffusionPrior(nn.Module):

@@ -231,17 +231,12 @@ class Trainer:
     def _write_pictures(self, ema, step: int, history: dict) -> None:
         """A grid of samples from the EMA model (for stages that draw) and the loss curve."""
         from matplotlib.figure import Figure
-        from PIL import Image
-
-        from .viz import image_grid, plot_losses
+        from .viz import plot_losses, save_image_grid
 
         out = Path(self.cfg.out)
         if self.stage.sample is not None:
             images = self.stage.sample(ema, 16, 0, self.preset, self.options)
-            grid = (image_grid(images, ncols=8) * 255).round().astype(np.uint8)
-            (out / "samples").mkdir(exist_ok=True)
-            Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(
-                out / "samples" / f"step_{step:06d}.png")
+            save_image_grid(images, out / "samples" / f"step_{step:06d}.png")
         fig = Figure(figsize=(5, 3))
         curves = {"train": history["loss"]}
         plot_losses(curves, title=f"{self.cfg.stage} (step {step})", smooth=min(25, len(history["loss"])),

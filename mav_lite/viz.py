@@ -118,6 +118,18 @@ def image_grid(images, ncols: int = 8) -> np.ndarray:
     return grid
 
 
+def save_image_grid(images, path, ncols: int = 8, scale: int = 2) -> Path:
+    """Write (B, 3, H, W) in [-1, 1] as one PNG grid, each pixel shown `scale` x `scale`."""
+    from PIL import Image
+
+    grid = (image_grid(images, ncols) * 255).round().astype(np.uint8)
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+    return path
+
+
 def show_images(images, captions=None, ncols: int = 8, title: str | None = None, size: float = 1.6):
     """A grid of images (B, 3, H, W), each with its caption wrapped underneath; returns the figure."""
     images = list(images)

@@ -4,7 +4,8 @@ import torch
 from mav_lite import MakeAVideoLite, diffusion
 from mav_lite.checkpoints import REFERENCE_DIR
 from mav_lite.decoder import sample as decode
-from mav_lite.prior import DiffusionPrior, RegressionPrior, frozen_clip
+from mav_lite.clip import frozen_clip
+from mav_lite.prior import DiffusionPrior, RegressionPrior
 from mav_lite.train import train
 from mav_lite.unet import UNet
 

@@ -4,10 +4,10 @@ from .captions import make_caption, parse_caption
 from .streams import ClipStream, ImageStream
 from .vocab import (BACKGROUNDS, COLORS, HELD_OUT_MOTIONS, HELD_OUT_PAIRS, MOTIONS, POSITIONS, SHAPES, SIZES,
                     vocabulary)
-from .world import SPLITS, ShapesWorld, to_tensor
+from .world import SPLITS, ShapesWorld, resize_images, to_tensor
 
 __all__ = [
     "BACKGROUNDS", "COLORS", "HELD_OUT_MOTIONS", "HELD_OUT_PAIRS", "MOTIONS", "POSITIONS", "SHAPES", "SIZES",
-    "SPLITS", "ClipStream", "ImageStream", "ShapesWorld", "make_caption", "parse_caption", "to_tensor",
-    "vocabulary",
+    "SPLITS", "ClipStream", "ImageStream", "ShapesWorld", "make_caption", "parse_caption", "resize_images",
+    "to_tensor", "vocabulary",
 ]
