@@ -2,15 +2,18 @@
 
 As in the paper, D never reads text: it learns p(image | y_e) from images alone, with y_e = C_y(image)
 from the frozen CLIP-lite. At generation time y_e comes from the prior P instead, and the chain
-text -> C_x -> P -> D draws what the prompt says. The embedding enters the U-Net beside the
-timestep (`UNet(cond_dim=...)`); it is replaced by a learned null embedding for 10% of the training
-samples, so that classifier-free guidance can push samples towards the embedding. v-prediction on
-a cosine schedule (notebook 02 showed why: clean backgrounds). Option `min_snr_gamma` (default
-None: plain MSE) weights the loss by min(SNR, gamma) / (SNR + 1) (Hang et al. 2023): with 5 and
-lr 1e-3, 1,500 CPU steps redrew 59% of colours right from true embeddings, where the reference
-took 6,000 plain steps for 70%.
+text -> C_x -> P -> D draws what the prompt says.
 
-    mav-lite train decoder --preset cpu --out runs/decoder
+The embedding enters the U-Net twice: beside the timestep, as a FiLM scale-shift in every residual
+block (*what*: colour, shape, size), and as a map added at the bottleneck, 8x8 for 32x32 images (*where*:
+`UNet(cond_map=...)`). Without the map, a FiLM-only decoder placed objects at chance (13% right
+cells after 6,000 CPU steps); with it, 84% after 1,500. For 10% of the training samples the
+embedding is replaced by a learned null embedding, so that classifier-free guidance can push
+samples towards it. v-prediction on a cosine schedule (notebook 02 showed why: clean backgrounds),
+the loss weighted by min(SNR, 5) / (SNR + 1) (min-SNR, Hang et al. 2023; option `min_snr_gamma`,
+None for plain MSE), which learned colours about 3x faster here.
+
+    mav-lite train decoder --preset cpu --lr 1e-3 --out runs/decoder
     images = sample(decoder, y_e, guidance=3.0, steps=25, seed=0)      # (B, 3, H, W) in [-1, 1]
 
 D^t (notebook 07) inflates this network with temporal layers and keeps its weights.
@@ -27,7 +30,7 @@ from .data import ShapesWorld
 from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
-OPTIONS = {"clip": None, "drop_prob": 0.1, "prediction": "v", "timesteps": 1000, "min_snr_gamma": None}
+OPTIONS = {"clip": None, "drop_prob": 0.1, "prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0}
 SCHEDULE = "cosine"
 
 
@@ -49,7 +52,9 @@ def sample(decoder: UNet, y_e: torch.Tensor, size: int, guidance: float = 3.0, s
 def build(preset: Preset, options: dict) -> UNet:
     d = preset.decoder
     cond_dim = frozen_clip(options["clip"]).config["embed_dim"]
-    return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks, cond_dim=cond_dim)
+    bottleneck = preset.world.image_size // 2 ** (len(d.channel_mults) - 1)
+    return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks, cond_dim=cond_dim,
+                cond_map=bottleneck)
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """The image U-Net every diffusion stage builds on (D, upF, SR_l^t, SR_h); notebook 02 teaches it.
 
 Residual blocks with GroupNorm and a FiLM scale-shift from the timestep embedding plus an optional
-conditioning vector (the CLIP image embedding for D), self-attention at the low resolutions, skip
+conditioning vector (the CLIP image embedding for D, which can also enter as a spatial map at the
+bottleneck), self-attention at the low resolutions, skip
 connections between the two halves, and optional extra input channels that stages concatenate to
 the noisy input (a low-resolution image for super-resolution, masked frames for upF).
 
@@ -134,20 +135,24 @@ class UNet(nn.Module):
 
     channels, channel_mults: width of each resolution level; attention_levels: levels (0 = full
     resolution) with self-attention; res_blocks: residual blocks per level on the way down;
-    cond_dim: size of the conditioning vector (0: unconditional); extra_channels: channels a stage
-    concatenates to the input (`concat=` in forward).
+    cond_dim: size of the conditioning vector (0: unconditional); cond_map: side of a spatial map the
+    condition is also projected to and added at the bottleneck (0: none; D uses it, so the embedding
+    can say *where* as directly as it says *what*); extra_channels: channels a stage concatenates to
+    the input (`concat=` in forward).
     """
 
     def __init__(self, channels: int = 32, channel_mults: tuple[int, ...] = (1, 2, 2),
                  attention_levels: tuple[int, ...] = (2,), res_blocks: int = 2, cond_dim: int = 0,
-                 extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3, heads: int = 4):
+                 cond_map: int = 0, extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3, heads: int = 4):
         super().__init__()
         self.config = dict(channels=channels, channel_mults=tuple(channel_mults),
                            attention_levels=tuple(attention_levels), res_blocks=res_blocks, cond_dim=cond_dim,
-                           extra_channels=extra_channels, in_channels=in_channels, out_channels=out_channels,
+                           cond_map=cond_map, extra_channels=extra_channels, in_channels=in_channels, out_channels=out_channels,
                            heads=heads)
         if any(not 0 <= a < len(channel_mults) for a in attention_levels):
             raise ValueError(f"attention_levels {attention_levels} must be in 0..{len(channel_mults) - 1}")
+        if cond_map and not cond_dim:
+            raise ValueError("cond_map needs a condition (cond_dim > 0)")
         emb_dim = 4 * channels
         self.time_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         if cond_dim:
@@ -166,6 +171,8 @@ class UNet(nn.Module):
             self.downsample.append(nn.Identity() if last else Downsample(w))
             if not last:
                 skips.append(w)
+        if cond_map:
+            self.cond_map = nn.Linear(cond_dim, c * cond_map * cond_map)
         self.mid1, self.mid_attn, self.mid2 = ResBlock(c, c, emb_dim), SpatialAttention(c, heads), ResBlock(c, c, emb_dim)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, w in reversed(list(enumerate(widths))):
@@ -178,18 +185,27 @@ class UNet(nn.Module):
         self.out_norm, self.out_conv = norm(c), Conv2d(c, out_channels, 3, padding=1)
         nn.init.zeros_(self.out_conv.weight), nn.init.zeros_(self.out_conv.bias)
 
-    def embed(self, t: torch.Tensor, cond: torch.Tensor | None, drop: torch.Tensor | None) -> torch.Tensor:
-        """Timestep embedding plus the projected condition (the null condition where dropped)."""
-        emb = self.time_mlp(timestep_embedding(t, self.config["channels"]))  # (B, emb_dim)
-        if self.config["cond_dim"]:
-            if cond is None:
-                cond = self.null_cond.expand(len(t), -1)
-            elif drop is not None:
-                cond = torch.where(drop[:, None], self.null_cond.to(cond.dtype), cond)
-            emb = emb + self.cond_proj(cond)
-        elif cond is not None:
-            raise ValueError("this U-Net is unconditional (cond_dim=0) but a condition was given")
-        return emb
+    def condition(self, batch: int, cond: torch.Tensor | None, drop: torch.Tensor | None) -> torch.Tensor | None:
+        """The condition the layers see: the null condition where none is given or it is dropped,
+        then normalized per sample (a unit-norm CLIP embedding has entries of ~1/sqrt(D); normalized
+        they are ~1, so the condition moves the network as strongly as the timestep does)."""
+        if not self.config["cond_dim"]:
+            if cond is not None:
+                raise ValueError("this U-Net is unconditional (cond_dim=0) but a condition was given")
+            return None
+        if cond is None:
+            cond = self.null_cond.expand(batch, -1)
+        elif drop is not None:
+            cond = torch.where(drop[:, None], self.null_cond.to(cond.dtype), cond)
+        return F.layer_norm(cond, cond.shape[-1:])
+
+    def spatial_condition(self, cond: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The condition as a (B, C, h, w) map at the bottleneck (each frame of a video gets the same)."""
+        side = self.config["cond_map"]
+        m = self.cond_map(cond).view(len(cond), -1, side, side)
+        if m.shape[-2:] != like.shape[-2:]:
+            m = F.interpolate(m, size=like.shape[-2:], mode="bilinear", align_corners=False)
+        return m if like.ndim == 4 else m[:, :, None]
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
                 drop: torch.Tensor | None = None, concat: torch.Tensor | None = None) -> torch.Tensor:
@@ -202,7 +218,10 @@ class UNet(nn.Module):
         factor = 2 ** (len(self.down) - 1)
         if x.shape[-1] % factor or x.shape[-2] % factor:
             raise ValueError(f"height and width must be multiples of {factor}, got {tuple(x.shape[-2:])}")
-        emb = self.embed(t, cond, drop)
+        cond = self.condition(len(t), cond, drop)
+        emb = self.time_mlp(timestep_embedding(t, self.config["channels"]))  # (B, emb_dim)
+        if cond is not None:
+            emb = emb + self.cond_proj(cond)
         h = self.stem(x)
         skips = [h]
         for level, down in zip(self.down, self.downsample):
@@ -212,6 +231,8 @@ class UNet(nn.Module):
             if not isinstance(down, nn.Identity):
                 h = down(h)
                 skips.append(h)
+        if self.config["cond_map"]:
+            h = h + self.spatial_condition(cond, h)
         h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
         for level, up in zip(self.up, self.upsample):
             for block, attn in zip(level.blocks, level.attns):

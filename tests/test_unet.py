@@ -1,0 +1,68 @@
+"""The U-Net every diffusion stage builds on: videos pass frame by frame, the condition's two paths."""
+
+import pytest
+import torch
+
+from mav_lite.unet import UNet
+
+
+def conditioned(**kw) -> UNet:
+    torch.manual_seed(0)
+    model = UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=6, cond_map=4, **kw).eval()
+    for p in model.parameters():  # zero-initialized output layers would hide every difference below
+        torch.nn.init.normal_(p, std=0.2)
+    return model
+
+
+def test_a_video_passes_as_independent_frames():
+    model = conditioned()
+    video, cond, t = torch.randn(2, 3, 5, 16, 16), torch.randn(2, 6), torch.tensor([10, 900])
+    out = model(video, t, cond=cond)
+    assert out.shape == video.shape
+    for f in range(5):
+        torch.testing.assert_close(out[:, :, f], model(video[:, :, f], t, cond=cond), atol=1e-5, rtol=1e-5)
+
+
+def test_the_condition_is_normalized_so_its_scale_does_not_matter():
+    model = conditioned()
+    x, t, cond = torch.randn(3, 3, 16, 16), torch.tensor([0, 500, 999]), torch.randn(3, 6)
+    torch.testing.assert_close(model(x, t, cond=cond), model(x, t, cond=7 * cond), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(model(x, t, cond=cond), model(x, t, cond=cond.flip(0)), atol=1e-3)
+
+
+def test_the_condition_map_reaches_the_image_where_it_is_placed():
+    model = conditioned()
+    x, t, cond = torch.randn(1, 3, 16, 16), torch.tensor([500]), torch.randn(1, 6)
+    base = model(x, t, cond=cond)
+    with torch.no_grad():  # move the map's bias in one corner cell only: the output changes most there
+        bias = model.cond_map.bias.view(-1, 4, 4)
+        bias[:, 0, 0] += 3.0
+    change = (model(x, t, cond=cond) - base).abs().sum(dim=(0, 1))  # (16, 16)
+    assert change[:8, :8].sum() > 2 * change[8:, 8:].sum()
+
+
+def test_the_map_is_resized_to_other_image_sizes():
+    model = conditioned()
+    assert model(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]), cond=torch.randn(2, 6)).shape == (2, 3, 32, 32)
+
+
+def test_dropped_or_missing_conditions_use_the_null_condition():
+    model = conditioned()
+    x, t, cond = torch.randn(2, 3, 16, 16), torch.tensor([3, 700]), torch.randn(2, 6)
+    dropped = model(x, t, cond=cond, drop=torch.tensor([True, False]))
+    torch.testing.assert_close(dropped[:1], model(x[:1], t[:1]))
+    torch.testing.assert_close(dropped[1:], model(x[1:], t[1:], cond=cond[1:]))
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="cond_map needs a condition"):
+        UNet(8, (1, 2), (1,), res_blocks=1, cond_map=4)
+    with pytest.raises(ValueError, match="attention_levels"):
+        UNet(8, (1, 2), (2,), res_blocks=1)
+    plain, model = UNet(8, (1, 2), (1,), res_blocks=1), conditioned()
+    with pytest.raises(ValueError, match="unconditional"):
+        plain(torch.randn(1, 3, 16, 16), torch.tensor([1]), cond=torch.randn(1, 6))
+    with pytest.raises(ValueError, match="input channels"):
+        model(torch.randn(1, 4, 16, 16), torch.tensor([1]))
+    with pytest.raises(ValueError, match="multiples of 2"):
+        model(torch.randn(1, 3, 15, 15), torch.tensor([1]))
