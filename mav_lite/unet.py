@@ -143,12 +143,13 @@ class UNet(nn.Module):
 
     def __init__(self, channels: int = 32, channel_mults: tuple[int, ...] = (1, 2, 2),
                  attention_levels: tuple[int, ...] = (2,), res_blocks: int = 2, cond_dim: int = 0,
-                 cond_map: int = 0, extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3, heads: int = 4):
+                 cond_map: int = 0, extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3,
+                 heads: int = 4):
         super().__init__()
         self.config = dict(channels=channels, channel_mults=tuple(channel_mults),
                            attention_levels=tuple(attention_levels), res_blocks=res_blocks, cond_dim=cond_dim,
-                           cond_map=cond_map, extra_channels=extra_channels, in_channels=in_channels, out_channels=out_channels,
-                           heads=heads)
+                           cond_map=cond_map, extra_channels=extra_channels, in_channels=in_channels,
+                           out_channels=out_channels, heads=heads)
         if any(not 0 <= a < len(channel_mults) for a in attention_levels):
             raise ValueError(f"attention_levels {attention_levels} must be in 0..{len(channel_mults) - 1}")
         if cond_map and not cond_dim:
@@ -173,7 +174,8 @@ class UNet(nn.Module):
                 skips.append(w)
         if cond_map:
             self.cond_map = nn.Linear(cond_dim, c * cond_map * cond_map)
-        self.mid1, self.mid_attn, self.mid2 = ResBlock(c, c, emb_dim), SpatialAttention(c, heads), ResBlock(c, c, emb_dim)
+        self.mid1, self.mid_attn = ResBlock(c, c, emb_dim), SpatialAttention(c, heads)
+        self.mid2 = ResBlock(c, c, emb_dim)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, w in reversed(list(enumerate(widths))):
             ins = []
