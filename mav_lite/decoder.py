@@ -5,13 +5,13 @@ from the frozen CLIP-lite. At generation time y_e comes from the prior P instead
 text -> C_x -> P -> D draws what the prompt says.
 
 The embedding enters the U-Net twice: beside the timestep, as a FiLM scale-shift in every residual
-block (*what*: colour, shape, size), and as a map added at the bottleneck, 8x8 for 32x32 images (*where*:
-`UNet(cond_map=...)`). Without the map, a FiLM-only decoder placed objects at chance (13% right
-cells after 6,000 CPU steps); with it, 84% after 1,500. For 10% of the training samples the
-embedding is replaced by a learned null embedding, so that classifier-free guidance can push
-samples towards it. v-prediction on a cosine schedule (notebook 02 showed why: clean backgrounds),
-the loss weighted by min(SNR, 5) / (SNR + 1) (min-SNR, Hang et al. 2023; option `min_snr_gamma`,
-None for plain MSE), which learned colours about 3x faster here.
+block (*what*: colour, shape, size), and as a map added at the bottleneck, 8x8 for 32x32 images
+(*where*: `UNet(cond_map=...)`). Without the map, a FiLM-only decoder placed objects at chance (13%
+right cells after 6,000 CPU steps); with it, 84% after 1,500. For 10% of the training samples the
+embedding is replaced by a learned null embedding, so that classifier-free guidance can push samples
+towards it. v-prediction on a cosine schedule (notebook 02 showed why: clean backgrounds), the loss
+weighted by min(SNR, 5) / (SNR + 1) (min-SNR, Hang et al. 2023; option `min_snr_gamma`, None for
+plain MSE), which learned colours about 3x faster here.
 
     mav-lite train decoder --preset cpu --lr 1e-3 --out runs/decoder
     images = sample(decoder, y_e, guidance=3.0, steps=25, seed=0)      # (B, 3, H, W) in [-1, 1]
