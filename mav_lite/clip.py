@@ -12,8 +12,11 @@ the symmetric InfoNCE loss of CLIP (Radford et al. 2021) and a learned temperatu
 
 Registered as the `clip` stage: `mav-lite train clip --preset cpu --out runs/clip`. Its option
 `hard_negatives` (on by default) adds, for each caption, copies wrong in one detail (another
-shape; the two colours swapped): plain contrastive training on Shapes World learns colour, size and
-position but barely shape, since those already tell 32 scenes apart (notebook 03 measures it).
+shape, another colour, the two colours swapped) that its image must tell apart from the truth:
+plain contrastive training on Shapes World learns colour, size and position but barely shape and
+not binding, since those already tell 32 scenes apart (notebook 03 measures it). Binding also
+needs C_x to know word order: token embeddings start small (std 0.02, as in CLIP), or they drown
+the position embeddings and the transformer reads a bag of words.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from .checkpoints import load_model, load_pretrained
 from .config import Preset
 from .data import resize_images, vocabulary
 from .data.captions import COLOR_OF, SHAPE_OF
-from .data.vocab import SHAPE_WORDS
+from .data.vocab import COLOR_WORDS, SHAPE_WORDS
 from .train import Stage, register_stage, shapes_image_stream
 
 PAD, UNK, CLS = "[pad]", "[unk]", "[cls]"
@@ -96,7 +99,8 @@ class TextEncoder(nn.Module):
     def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int, embed_dim: int):
         super().__init__()
         self.token = nn.Embedding(vocab, width)
-        self.position = nn.Parameter(torch.randn(context, width) * 0.02)
+        nn.init.normal_(self.token.weight, std=0.02)  # as CLIP; at PyTorch's default (std 1) the words
+        self.position = nn.Parameter(torch.randn(context, width) * 0.01)  # drown where they stand
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
@@ -168,22 +172,29 @@ class CLIPLite(nn.Module):
         return self.image(resize_images(images.to(self.device, torch.float32), self.image_size))
 
     def forward(self, images: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor,
-                negative_ids: torch.Tensor | None = None, negative_padding: torch.Tensor | None = None) -> torch.Tensor:
+                negative_ids: torch.Tensor | None = None, negative_padding: torch.Tensor | None = None,
+                owners: torch.Tensor | None = None) -> torch.Tensor:
         """Symmetric InfoNCE: pair i is the right answer among the batch, from either side.
 
-        Hard negatives (captions that are wrong in one detail) add columns to the image-to-text
-        side only: each image must beat them too.
+        Hard negatives (captions wrong in one detail; owners[j] is the image negative j was made
+        from) add a second term: each image must also pick its own caption among its own hard
+        negatives. Among 128 random captions one detail rarely decides; here it always does.
         """
         y_e = self.encode_image(images)
         x_e = self.text(ids, padding)[1]
         scale = self.logit_scale.clamp(max=math.log(100)).exp()
         logits = scale * y_e @ x_e.T  # (B, B) scaled cosines
         labels = torch.arange(len(images), device=images.device)
-        image_to_text = logits
-        if negative_ids is not None and len(negative_ids):
-            negatives = self.text(negative_ids, negative_padding)[1]  # (M, D)
-            image_to_text = torch.cat([logits, scale * y_e @ negatives.T], dim=1)  # (B, B + M)
-        return (F.cross_entropy(image_to_text, labels) + F.cross_entropy(logits.T, labels)) / 2
+        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+        if negative_ids is None or not len(negative_ids):
+            return loss
+        negatives = self.text(negative_ids, negative_padding)[1]  # (M, D)
+        # image i's row: its own caption (column 0), then its own negatives; other places -inf
+        rank = torch.cat([torch.arange(n, device=owners.device) for n in owners.bincount(minlength=len(images))])
+        focused = logits.new_full((len(images), 1 + int(rank.max()) + 1), -torch.inf)
+        focused[:, 0] = logits.diagonal()
+        focused[owners, 1 + rank] = scale * (y_e[owners] * negatives).sum(dim=-1)
+        return loss + F.cross_entropy(focused, torch.zeros_like(labels))
 
 
 @cache
@@ -207,6 +218,20 @@ def retrieval_accuracy(model: CLIPLite, images: torch.Tensor, captions: list[str
     return hits / total
 
 
+@torch.no_grad()
+def binding_accuracy(model: CLIPLite, images: torch.Tensor, captions: list[str]) -> tuple[float, int]:
+    """Binding: the share of scenes with two colours whose caption beats the same caption with the
+    colours swapped (chance 50%), and how many such scenes there were."""
+    pairs = [(i, swap) for i, c in enumerate(captions) for swap in [swapped_colors(c)] if swap is not None]
+    if not pairs:
+        raise ValueError("no caption names two different colours: nothing to swap")
+    idx = [i for i, _ in pairs]
+    y_e = model.encode_image(images[idx])
+    true = (y_e * model.encode_text([captions[i] for i in idx])).sum(dim=1)
+    swapped = (y_e * model.encode_text([swap for _, swap in pairs])).sum(dim=1)
+    return (true > swapped).float().mean().item(), len(idx)
+
+
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                  steps: int = 300) -> float:
     """What an embedding knows: test accuracy of a linear classifier trained on frozen embeddings."""
@@ -222,23 +247,38 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         return probe(test_x).argmax(dim=1).eq(test_y).float().mean().item()
 
 
-def hard_negatives(caption: str, generator: torch.Generator) -> list[str]:
-    """Captions wrong in one detail: each shape word in turn replaced by another shape's word, and
-    (with two colours) the colour words swapped, so that shape and binding matter to the loss."""
+def swapped_colors(caption: str) -> str | None:
+    """The caption with its two colour words swapped ("a red circle and a blue star" -> "a blue circle
+    and a red star"): the same words, another scene. None unless it names exactly two different colours."""
     words = caption.split(" ")
     core = [w.strip(",:;") for w in words]
-    out = []
-    for k in [k for k, w in enumerate(core) if w in SHAPE_OF]:
-        others = [s for s in SHAPE_WORDS if s != SHAPE_OF[core[k]]]
-        other = others[int(torch.randint(len(others), (1,), generator=generator))]
-        out.append(" ".join(words[:k] + [words[k].replace(core[k], other)] + words[k + 1:]))
     colors = [k for k, w in enumerate(core) if w in COLOR_OF]
-    if len(colors) == 2 and COLOR_OF[core[colors[0]]] != COLOR_OF[core[colors[1]]]:
-        swapped = list(words)
-        a, b = colors
-        swapped[a], swapped[b] = words[a].replace(core[a], core[b]), words[b].replace(core[b], core[a])
-        out.append(" ".join(swapped))
-    return out
+    if len(colors) != 2 or COLOR_OF[core[colors[0]]] == COLOR_OF[core[colors[1]]]:
+        return None
+    a, b = colors
+    words[a], words[b] = words[a].replace(core[a], core[b]), words[b].replace(core[b], core[a])
+    return " ".join(words)
+
+
+def hard_negatives(caption: str, generator: torch.Generator) -> list[str]:
+    """Captions wrong in one detail: each shape word in turn replaced by another shape's word, each
+    colour word by another colour's, and (with two colours) the colour words swapped, so that shape,
+    every object's colour and binding matter to the loss."""
+    words = caption.split(" ")
+    core = [w.strip(",:;") for w in words]
+
+    def replaced(k: int, new: str) -> str:
+        return " ".join(words[:k] + [words[k].replace(core[k], new)] + words[k + 1:])
+
+    def another(options: list[str]) -> str:
+        return options[int(torch.randint(len(options), (1,), generator=generator))]
+
+    out = [replaced(k, another([s for s in SHAPE_WORDS if s != SHAPE_OF[w]]))
+           for k, w in enumerate(core) if w in SHAPE_OF]
+    out += [replaced(k, another([c for c in COLOR_WORDS if c != COLOR_OF[w]]))
+            for k, w in enumerate(core) if w in COLOR_OF]
+    swap = swapped_colors(caption)
+    return out if swap is None else out + [swap]
 
 
 def build(preset: Preset, options: dict) -> CLIPLite:
@@ -255,11 +295,13 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
     if not options["hard_negatives"]:
         return model(images, ids, padding)
     picker = torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator, device=device)))
-    negatives = [n for c in captions for n in hard_negatives(c, picker)]
+    per_caption = [hard_negatives(c, picker) for c in captions]
+    negatives = [n for ns in per_caption for n in ns]
     if not negatives:  # captions without shape or colour words (a user's own data)
         return model(images, ids, padding)
+    owners = torch.tensor([i for i, ns in enumerate(per_caption) for _ in ns], device=device)
     neg_ids, neg_padding = (x.to(device) for x in tokenizer.encode(negatives))
-    return model(images, ids, padding, neg_ids, neg_padding)
+    return model(images, ids, padding, neg_ids, neg_padding, owners)
 
 
 register_stage(Stage(

@@ -129,6 +129,7 @@ class TrainConfig:
     val_every: int = 100
     precision: str = "auto"  # "auto", "no" (fp32), "bf16", "fp16"
     options: dict = field(default_factory=dict)
+    init: Path | None = None  # a checkpoint folder of the same stage and shape to start from (fine-tuning)
     resume: bool = False
     overwrite: bool = False
 
@@ -138,6 +139,8 @@ class TrainConfig:
                  "--out", str(self.out), "--batch-size", str(self.batch_size), "--lr", str(self.lr),
                  "--warmup", str(self.warmup), "--seed", str(self.seed), "--data-seed", str(self.data_seed),
                  "--precision", self.precision]
+        if self.init is not None:
+            parts += ["--init", str(self.init)]
         for key, value in self.options.items():
             parts += ["--option", f"{key}={json.dumps(value)}"]
         return shlex.join(parts)
@@ -174,7 +177,8 @@ class Trainer:
         c = self.cfg
         return {"stage": c.stage, "preset": c.preset, "batch_size": c.batch_size, "lr": c.lr, "warmup": c.warmup,
                 "grad_clip": c.grad_clip, "ema_decay": c.ema_decay, "seed": c.seed, "data_seed": c.data_seed,
-                "precision": self.precision, "processes": self.world, "options": self.options}
+                "precision": self.precision, "processes": self.world, "options": self.options,
+                "init": None if c.init is None else str(c.init)}
 
     # ---- checkpoints ---------------------------------------------------------------------
 
@@ -259,6 +263,9 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)  # the same initial weights in every process
         model = self.stage.build(self.preset, self.options)
+        if cfg.init is not None:  # fine-tuning: start from another run's (or a reference's) EMA weights
+            ckpt.load_card(cfg.init, cfg.stage)
+            ckpt.load_into(model, ckpt.load_tensors(Path(cfg.init) / ckpt.WEIGHTS), Path(cfg.init) / ckpt.WEIGHTS)
         ema = copy.deepcopy(model).requires_grad_(False).eval()
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
         step, history = 0, {"step": [], "loss": [], "val_step": [], "val_loss": []}
@@ -354,13 +361,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-every", type=int, default=100)
     p.add_argument("--precision", default="auto", choices=["auto", "no", "bf16", "fp16"])
     p.add_argument("--option", type=_option, action="append", default=[], help="a stage option, key=value")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from the weights of this checkpoint folder (same stage and sizes), e.g. to fine-tune")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
 
 
 def run(args: argparse.Namespace) -> None:
     fields = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "warmup", "seed", "data_seed", "save_every",
-                                            "sample_every", "val_every", "precision", "resume", "overwrite")}
+                                            "sample_every", "val_every", "precision", "init", "resume", "overwrite")}
     trainer = train(args.stage, args.preset, args.out, options=dict(args.option), **fields)
     if trainer.acc.is_main_process:
         h = trainer.history

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mav_lite.clip import CLIPLite, Tokenizer, retrieval_accuracy
+from mav_lite.clip import CLIPLite, Tokenizer, binding_accuracy, retrieval_accuracy, swapped_colors
 from mav_lite.data import ShapesWorld, vocabulary
 from mav_lite.train import train
 
@@ -68,22 +68,57 @@ def test_hard_negatives_change_one_detail():
 
     generator = torch.Generator().manual_seed(0)
     caption = "top-left: tiny crimson disc; a big cobalt box, huge, on the right"
-    first_shape, second_shape, colour_swap = hard_negatives(caption, generator)
-    truth, a, b, c = (parse_caption(x)["objects"] for x in (caption, first_shape, second_shape, colour_swap))
-    assert a[0]["shape"] != truth[0]["shape"] and a[1]["shape"] == truth[1]["shape"]
-    assert b[0]["shape"] == truth[0]["shape"] and b[1]["shape"] != truth[1]["shape"]
-    assert [o["color"] for o in a] == [o["color"] for o in b] == [o["color"] for o in truth]
-    assert [o["color"] for o in c] == [o["color"] for o in truth][::-1]
-    assert [o["shape"] for o in c] == [o["shape"] for o in truth]
-    assert len(hard_negatives("a small red circle", generator)) == 1  # one colour: nothing to swap
+    negatives = hard_negatives(caption, generator)
+    assert len(negatives) == 5  # two shapes, two colours, one swap
+    truth = parse_caption(caption)["objects"]
+    read = [parse_caption(x)["objects"] for x in negatives]
+
+    def changed(objects):  # which (object, attribute) differ from the truth
+        return [(k, a) for k, (o, t) in enumerate(zip(objects, truth)) for a in ("color", "shape") if o[a] != t[a]]
+
+    assert [changed(o) for o in read[:4]] == [[(0, "shape")], [(1, "shape")], [(0, "color")], [(1, "color")]]
+    assert [o["color"] for o in read[4]] == [o["color"] for o in truth][::-1]
+    assert [o["shape"] for o in read[4]] == [o["shape"] for o in truth]
+    assert len(hard_negatives("a small red circle", generator)) == 2  # one colour: nothing to swap
 
 
-def test_negatives_only_add_image_to_text_columns():
-    model = CLIPLite(vocabulary(), context=32, embed_dim=16, width=32, layers=1, heads=2)
+def test_hard_negatives_are_a_second_choice_per_image():
+    """Each image also picks its caption among its own negatives: with negatives that are copies of
+    the captions, that choice is a coin toss, and the loss grows by exactly log 2."""
+    model = CLIPLite(vocabulary(), context=32, embed_dim=16, width=32, layers=1, heads=2).eval()
     images, captions, _ = ShapesWorld(size=16, seed=0).images(range(4))
     ids, padding = model.tokenizer.encode(captions)
     plain = model(images, ids, padding)
-    far = model(images, ids, padding, ids[:0], padding[:0])  # no negatives: the same loss
-    assert torch.allclose(plain, far)
-    more = model(images, ids, padding, ids, padding)  # duplicates of the positives as negatives: harder
-    assert more > plain
+    assert torch.equal(model(images, ids, padding, ids[:0], padding[:0]), plain)  # no negatives: no change
+    with_copies = model(images, ids, padding, ids, padding, owners=torch.arange(4))
+    assert torch.allclose(with_copies - plain, torch.tensor(np.log(2), dtype=torch.float32), atol=1e-5)
+
+
+def test_swapped_colors_swaps_only_two_different_colours():
+    assert swapped_colors("a red circle and a big cobalt star") == "a cobalt circle and a big red star"
+    assert swapped_colors("top-left: crimson disc; a big azure box") == "top-left: azure disc; a big crimson box"
+    assert swapped_colors("a red circle and a crimson star") is None  # crimson is red: the same scene
+    assert swapped_colors("a small red circle") is None
+
+
+def test_untrained_text_encoder_already_reads_word_order():
+    """Token embeddings start small (std 0.02), so the position embeddings are not drowned: a caption
+    and its colour swap differ at initialization (with PyTorch's default std 1: 1 - cosine ~ 2e-6)."""
+    torch.manual_seed(0)
+    model = CLIPLite(vocabulary(), context=32, embed_dim=64, width=96, layers=3, heads=4).eval()
+    captions = ["a red circle and a blue star", "top-left: tiny crimson disc; a big azure box"]
+    with torch.no_grad():
+        x_e = model.encode_text(captions)
+        swapped = model.encode_text([swapped_colors(c) for c in captions])
+    assert (1 - (x_e * swapped).sum(dim=1)).min() > 1e-4
+
+
+def test_binding_accuracy_compares_each_caption_with_its_colour_swap():
+    model = CLIPLite(vocabulary(), context=32, embed_dim=16, width=32, layers=1, heads=2).eval()
+    images, captions, _ = ShapesWorld(size=16, seed=0).images(range(64))
+    share, n = binding_accuracy(model, images, captions)
+    assert n == sum(swapped_colors(c) is not None for c in captions) > 0
+    swapped = [swapped_colors(c) or c for c in captions]  # swapping twice gives the caption back
+    assert binding_accuracy(model, images, swapped) == pytest.approx((1 - share, n))
+    with pytest.raises(ValueError, match="nothing to swap"):
+        binding_accuracy(model, images[:1], ["a small red circle"])

@@ -107,3 +107,15 @@ def test_bad_training_arguments(tmp_path):
         train("unconditional", "laptop", tmp_path / "a")
     with pytest.raises(ValueError, match="unknown option.*predicton"):
         train("unconditional", "ci", tmp_path / "a", options={"predicton": "eps"})
+
+
+def test_init_starts_from_another_runs_weights(tmp_path):
+    first = train("unconditional", "ci", tmp_path / "first", progress=False, steps=3, batch_size=2, **FAST)
+    tuned = train("unconditional", "ci", tmp_path / "tuned", progress=False, steps=1, batch_size=2, lr=0.0,
+                  init=tmp_path / "first", **FAST)  # lr 0: the weights stay where they started
+    start = first.ema.state_dict()
+    assert all(torch.equal(start[k], v) for k, v in tuned.model.state_dict().items())
+    card = json.loads((tmp_path / "tuned" / "card.json").read_text())
+    assert f"--init {tmp_path / 'first'}" in card["command"] and card["identity"]["init"] == str(tmp_path / "first")
+    with pytest.raises(CheckpointError, match="stage 'unconditional', not 'oracle'"):
+        train("oracle", "ci", tmp_path / "wrong", progress=False, steps=1, init=tmp_path / "first", **FAST)
