@@ -99,8 +99,9 @@ class TextEncoder(nn.Module):
     def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int, embed_dim: int):
         super().__init__()
         self.token = nn.Embedding(vocab, width)
-        nn.init.normal_(self.token.weight, std=0.02)  # as CLIP; at PyTorch's default (std 1) the words
-        self.position = nn.Parameter(torch.randn(context, width) * 0.01)  # drown where they stand
+        # small, as in CLIP: at PyTorch's default (std 1) the words drown their positions (a bag of words)
+        nn.init.normal_(self.token.weight, std=0.02)
+        self.position = nn.Parameter(torch.randn(context, width) * 0.01)
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
@@ -188,6 +189,8 @@ class CLIPLite(nn.Module):
         loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
         if negative_ids is None or not len(negative_ids):
             return loss
+        if owners is None or len(owners) != len(negative_ids):
+            raise ValueError("hard negatives need owners: for each negative, the index of its image")
         negatives = self.text(negative_ids, negative_padding)[1]  # (M, D)
         # image i's row: its own caption (column 0), then its own negatives; other places -inf
         rank = torch.cat([torch.arange(n, device=owners.device) for n in owners.bincount(minlength=len(images))])

@@ -263,9 +263,10 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)  # the same initial weights in every process
         model = self.stage.build(self.preset, self.options)
-        if cfg.init is not None:  # fine-tuning: start from another run's (or a reference's) EMA weights
+        if cfg.init is not None and not resumable:  # fine-tuning: start from another run's EMA weights
+            weights = Path(cfg.init) / ckpt.WEIGHTS
             ckpt.load_card(cfg.init, cfg.stage)
-            ckpt.load_into(model, ckpt.load_tensors(Path(cfg.init) / ckpt.WEIGHTS), Path(cfg.init) / ckpt.WEIGHTS)
+            ckpt.load_into(model, ckpt.load_tensors(weights), weights)
         ema = copy.deepcopy(model).requires_grad_(False).eval()
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
         step, history = 0, {"step": [], "loss": [], "val_step": [], "val_loss": []}

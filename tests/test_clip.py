@@ -92,6 +92,8 @@ def test_hard_negatives_are_a_second_choice_per_image():
     assert torch.equal(model(images, ids, padding, ids[:0], padding[:0]), plain)  # no negatives: no change
     with_copies = model(images, ids, padding, ids, padding, owners=torch.arange(4))
     assert torch.allclose(with_copies - plain, torch.tensor(np.log(2), dtype=torch.float32), atol=1e-5)
+    with pytest.raises(ValueError, match="need owners"):
+        model(images, ids, padding, ids, padding)
 
 
 def test_swapped_colors_swaps_only_two_different_colours():
