@@ -138,18 +138,19 @@ class UNet(nn.Module):
     cond_dim: size of the conditioning vector (0: unconditional); cond_map: side of a spatial map the
     condition is also projected to and added at the bottleneck (0: none; D uses it, so the embedding
     can say *where* as directly as it says *what*); extra_channels: channels a stage concatenates to
-    the input (`concat=` in forward).
+    the input (`concat=` in forward); fps_cond: also condition on frames per second (D^t, `fps=` in
+    forward), through an MLP whose last layer starts at zero, so it changes nothing at first.
     """
 
     def __init__(self, channels: int = 32, channel_mults: tuple[int, ...] = (1, 2, 2),
                  attention_levels: tuple[int, ...] = (2,), res_blocks: int = 2, cond_dim: int = 0,
                  cond_map: int = 0, extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3,
-                 heads: int = 4):
+                 heads: int = 4, fps_cond: bool = False):
         super().__init__()
         self.config = dict(channels=channels, channel_mults=tuple(channel_mults),
                            attention_levels=tuple(attention_levels), res_blocks=res_blocks, cond_dim=cond_dim,
                            cond_map=cond_map, extra_channels=extra_channels, in_channels=in_channels,
-                           out_channels=out_channels, heads=heads)
+                           out_channels=out_channels, heads=heads, fps_cond=fps_cond)
         if any(not 0 <= a < len(channel_mults) for a in attention_levels):
             raise ValueError(f"attention_levels {attention_levels} must be in 0..{len(channel_mults) - 1}")
         if cond_map and not cond_dim:
@@ -159,6 +160,9 @@ class UNet(nn.Module):
         if cond_dim:
             self.cond_proj = nn.Linear(cond_dim, emb_dim)
             self.null_cond = nn.Parameter(torch.zeros(cond_dim))  # the "no condition" of classifier-free guidance
+        if fps_cond:
+            self.fps_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+            nn.init.zeros_(self.fps_mlp[2].weight), nn.init.zeros_(self.fps_mlp[2].bias)
         self.stem = Conv2d(in_channels + extra_channels, channels, 3, padding=1)
 
         widths = [channels * m for m in channel_mults]
@@ -209,9 +213,15 @@ class UNet(nn.Module):
             m = F.interpolate(m, size=like.shape[-2:], mode="bilinear", align_corners=False)
         return m if like.ndim == 4 else m[:, :, None]
 
+    def fps_embedding(self, fps: torch.Tensor) -> torch.Tensor:
+        """(B,) frames per second -> (B, emb_dim); sinusoids of log2(fps), so 2 -> 4 fps is as far apart as 12 -> 24."""
+        return self.fps_mlp(timestep_embedding(100 * torch.log2(fps.float()), self.config["channels"], 1000.0))
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
-                drop: torch.Tensor | None = None, concat: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, C, H, W) or (B, C, T, H, W); t: (B,) timesteps; cond: (B, cond_dim); drop: (B,) bool."""
+                drop: torch.Tensor | None = None, concat: torch.Tensor | None = None,
+                fps: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, C, H, W) or (B, C, T, H, W); t: (B,) timesteps; cond: (B, cond_dim); drop: (B,) bool;
+        fps: (B,) frames per second of a video (a U-Net built with fps_cond only)."""
         if concat is not None:
             x = torch.cat([x, concat], dim=1)  # extra input channels
         if x.shape[1] != self.stem.in_channels:
@@ -224,6 +234,12 @@ class UNet(nn.Module):
         emb = self.time_mlp(timestep_embedding(t, self.config["channels"]))  # (B, emb_dim)
         if cond is not None:
             emb = emb + self.cond_proj(cond)
+        if fps is not None:
+            if not self.config["fps_cond"]:
+                raise ValueError("this U-Net has no fps conditioning (fps_cond=False) but fps was given")
+            if (torch.as_tensor(fps) <= 0).any():
+                raise ValueError(f"fps must be positive, got {fps.tolist()}")
+            emb = emb + self.fps_embedding(fps)
         h = self.stem(x)
         skips = [h]
         for level, down in zip(self.down, self.downsample):
