@@ -30,7 +30,7 @@ from .data import ShapesWorld
 from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
-OPTIONS = {"clip": None, "drop_prob": 0.1, "prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0}
+OPTIONS = {"clip": None, "cond_tokens": 0, "drop_prob": 0.1, "prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0}
 SCHEDULE = "cosine"
 
 
@@ -54,21 +54,27 @@ def build(preset: Preset, options: dict) -> UNet:
     cond_dim = frozen_clip(options["clip"]).config["embed_dim"]
     bottleneck = preset.world.image_size // 2 ** (len(d.channel_mults) - 1)
     return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks, cond_dim=cond_dim,
-                cond_map=bottleneck)
+                cond_map=bottleneck, cond_tokens=options["cond_tokens"])
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
     """The diffusion loss of images given their own CLIP image embedding (dropped 10% of the time)."""
     images, _captions = batch  # the captions are not used: D learns from images alone
-    device = generator.device
-    x0 = images.to(device)
+    x0 = images.to(generator.device)
     with torch.no_grad():
-        y_e = frozen_clip(options["clip"], str(device)).encode_image(x0)
+        y_e = frozen_clip(options["clip"], str(generator.device)).encode_image(x0)
+    return conditioned_loss(model, x0, y_e, generator, options)
+
+
+def conditioned_loss(model, x0: torch.Tensor, y_e: torch.Tensor, generator: torch.Generator, options: dict,
+                     **extra) -> torch.Tensor:
+    """The diffusion loss of images or videos x0 given y_e (and `extra` inputs such as fps): D's and D^t's."""
+    device = generator.device
     schedule = diffusion.schedule_for(SCHEDULE, options["timesteps"])
     t = diffusion.sample_timesteps(len(x0), schedule, generator, device)
     noise = torch.randn(x0.shape, generator=generator, device=device)
     drop = diffusion.drop_condition(len(x0), options["drop_prob"], generator, device)
-    output = model(diffusion.q_sample(x0, t, noise, schedule), t, cond=y_e, drop=drop)
+    output = model(diffusion.q_sample(x0, t, noise, schedule), t, cond=y_e, drop=drop, **extra)
     return diffusion.diffusion_loss(output.float(), x0, noise, t, schedule, options["prediction"],
                                     options["min_snr_gamma"])
 

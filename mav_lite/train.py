@@ -42,7 +42,8 @@ from . import checkpoints as ckpt
 from .config import PRESETS, Preset, get_preset
 from .system import cpu_has_bf16
 
-STAGE_MODULES = ("mav_lite.unconditional", "mav_lite.clip", "mav_lite.oracle", "mav_lite.prior", "mav_lite.decoder")
+STAGE_MODULES = ("mav_lite.unconditional", "mav_lite.clip", "mav_lite.oracle", "mav_lite.prior", "mav_lite.decoder",
+                 "mav_lite.video_decoder")
 VAL_POSITION = 1 << 40  # validation samples come from far beyond any training position
 
 

@@ -26,3 +26,14 @@ def test_clip_stream_draws_fps_from_its_range_without_captions():
     assert fps.min() >= 2 and fps.max() <= 6 and len(set(fps.tolist())) > 1
     again, fps_again = next(iter(ClipStream(world, batch_size=16, frames=3, fps=(2, 6))))
     assert torch.equal(again, videos) and torch.equal(fps, fps_again)
+
+
+def test_the_fps_curriculum_starts_high_and_opens_to_the_whole_range():
+    world = ShapesWorld(size=8, seed=0)
+    stream = ClipStream(world, batch_size=32, frames=2, fps=(1, 30), curriculum=64)
+    batches = iter(stream)
+    first, second, third = (next(batches)[1] for _ in range(3))
+    assert first.min() >= 16 and second.min() >= 2  # floor 30 -> 15.5 over clips 0-31, -> 1.9 by clip 63
+    assert third.min() < 10 and third.max() > 20  # after 64 clips: anywhere in 1..30
+    assert [stream.fps_floor(i) for i in (0, 32, 64, 1000)] == [30, 16, 1, 1]
+    assert torch.equal(next(iter(ClipStream(world, batch_size=32, frames=2, fps=(1, 30), curriculum=64)))[1], first)

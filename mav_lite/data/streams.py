@@ -56,21 +56,30 @@ class ClipStream(_Stream):
     """Batches of unlabeled clips (videos (B, 3, T, H, W), fps (B,)); no captions, as in the paper.
 
     fps: one number, or a (low, high) range each clip's fps is drawn from (integers, per sample,
-    seeded by the world's seed and the sample index).
+    seeded by the world's seed and the sample index). curriculum: the paper's schedule from high fps
+    (little motion per frame) to low fps: clip i draws from (floor, high), the floor falling linearly
+    from high to low over the first `curriculum` clips of the stream (0: the whole range at once).
     """
 
     def __init__(self, world: ShapesWorld, batch_size: int, frames: int, fps=8, position: int = 0,
-                 stride: int | None = None):
+                 stride: int | None = None, curriculum: int = 0):
         super().__init__(world, batch_size, position, stride)
         low, high = (fps, fps) if np.ndim(fps) == 0 else fps
         if not 0 < low <= high:
             raise ValueError(f"fps must be positive and low <= high, got {fps}")
-        self.frames, self.fps_range = int(frames), (low, high)
+        if curriculum < 0:
+            raise ValueError(f"curriculum must be a number of clips >= 0, got {curriculum}")
+        self.frames, self.fps_range, self.curriculum = int(frames), (low, high), int(curriculum)
+
+    def fps_floor(self, index: int) -> int:
+        """The lowest fps clip `index` may have under the curriculum."""
+        low, high = self.fps_range
+        opened = min(1.0, index / self.curriculum) if self.curriculum else 1.0
+        return round(high - (high - low) * opened)
 
     def _fps(self, index: int) -> int:
-        low, high = self.fps_range
         rng = np.random.default_rng([self.world.seed, 100, index])
-        return int(rng.integers(low, high + 1))
+        return int(rng.integers(self.fps_floor(index), self.fps_range[1] + 1))
 
     def _batch(self, indices):
         fps = [self._fps(i) for i in indices]

@@ -1,0 +1,82 @@
+"""D^t: inflated from a trained D, trained on unlabeled clips with fps, sampled as clips."""
+
+import pytest
+import torch
+
+from mav_lite.checkpoints import load_model
+from mav_lite.clip import frozen_clip
+from mav_lite.config import get_preset
+from mav_lite.pseudo3d import VideoUNet, temporal_parameter_names
+from mav_lite.train import train
+from mav_lite.video_decoder import OPTIONS, build, conditioning_frame, sample
+
+QUIET = dict(progress=False, save_every=1000, sample_every=1000, val_every=1000, precision="no")
+
+
+@pytest.fixture(scope="module")
+def image_decoder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("d") / "decoder"
+    train("decoder", "ci", out, steps=3, lr=1e-3, warmup=1, **QUIET)
+    return out
+
+
+def options(**kw) -> dict:
+    return {**OPTIONS, **kw}
+
+
+def test_inflated_build_equals_the_trained_d_on_every_frame(image_decoder):
+    d, _ = load_model(image_decoder, "decoder")
+    dt = build(get_preset("ci"), options(decoder=str(image_decoder))).eval()
+    video, t = torch.randn(2, 3, 5, 16, 16), torch.tensor([3, 800])
+    y_e = frozen_clip().encode_image(conditioning_frame(video))
+    expected = torch.stack([d(video[:, :, f], t, cond=y_e) for f in range(5)], dim=2)
+    assert (dt(video, t, cond=y_e, fps=torch.tensor([2.0, 24.0])) - expected).abs().max() <= 1e-5
+
+
+def test_scratch_has_the_same_architecture_with_other_weights(image_decoder):
+    inflated = build(get_preset("ci"), options(decoder=str(image_decoder)))
+    scratch = build(get_preset("ci"), options(start="scratch"))
+    assert scratch.config == inflated.config
+    a, b = dict(inflated.named_parameters()), dict(scratch.named_parameters())
+    assert a.keys() == b.keys() and not torch.equal(a["stem.weight"], b["stem.weight"])
+
+
+def test_a_d_of_another_preset_is_refused_with_the_command_to_make_one():
+    with pytest.raises(ValueError, match="mav-lite train decoder --preset ci"):
+        build(get_preset("ci"), options())  # the reference D belongs to the cpu preset
+    with pytest.raises(ValueError, match="start must be one of"):
+        build(get_preset("ci"), options(start="pretrained"))
+
+
+def test_training_only_the_temporal_layers_keeps_d_frozen(image_decoder, tmp_path):
+    run = train("video_decoder", "ci", tmp_path / "dt", steps=3, lr=1e-2, warmup=1,
+                options={"decoder": str(image_decoder), "train": "temporal"}, **QUIET)
+    d, _ = load_model(image_decoder, "decoder")
+    image_params = dict(d.named_parameters())
+    temporal = set(temporal_parameter_names(run.model))
+    moved = [n for n, p in run.model.named_parameters() if n in temporal and p.abs().sum() > 0
+             and (n.endswith("out.weight") or n.startswith("fps_mlp.2"))]
+    assert moved  # the zero-initialized output layers have left zero
+    for name, p in run.model.named_parameters():
+        if name not in temporal:
+            assert torch.equal(p, image_params[name]), name
+
+
+def test_video_decoder_loss_falls_on_unlabeled_clips(image_decoder, tmp_path):
+    run = train("video_decoder", "ci", tmp_path / "dt", steps=60, lr=3e-3, warmup=5, batch_size=8,
+                options={"decoder": str(image_decoder)}, **(QUIET | {"val_every": 5}))
+    val = run.history["val_loss"]  # on a fixed batch with fixed noise
+    assert val[-1] < 0.8 * val[0] and val[-1] == min(val), val
+    again, card = load_model(tmp_path / "dt", "video_decoder")
+    assert isinstance(again, VideoUNet) and card["identity"]["options"]["decoder"] == str(image_decoder)
+
+
+@pytest.mark.parametrize("frames", [3, 4])
+def test_samples_are_clips_of_the_asked_length_and_reproducible(image_decoder, frames):
+    dt = build(get_preset("ci"), options(decoder=str(image_decoder))).eval()
+    y_e = frozen_clip().encode_image(torch.rand(2, 3, 16, 16) * 2 - 1)
+    clips = sample(dt, y_e, frames=frames, size=16, fps=[4, 24], steps=3, seed=0)
+    assert clips.shape == (2, 3, frames, 16, 16) and clips.abs().max() <= 1
+    assert torch.equal(clips, sample(dt, y_e, frames=frames, size=16, fps=[4, 24], steps=3, seed=0))
+    with pytest.raises(ValueError, match="one number or one per clip"):
+        sample(dt, y_e, frames=frames, size=16, fps=[4, 8, 24], steps=3)
