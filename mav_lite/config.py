@@ -118,6 +118,7 @@ class Preset:
     world: WorldSizes
     clip: ClipSizes
     oracle: OracleSizes
+    video_oracle: OracleSizes  # the motion oracle behind FVD-lite
     prior: PriorSizes
     decoder: UNetSizes
     video: VideoSizes
@@ -150,6 +151,7 @@ PRESETS: dict[str, Preset] = {
         world=WorldSizes(image_size=16, frames=4, fps=8, fps_range=(2, 24)),
         clip=ClipSizes(embed_dim=32, width=32, layers=1, heads=2, context=32, batch_size=32, train_steps=150),
         oracle=OracleSizes(width=16, batch_size=32, train_steps=60),
+        video_oracle=OracleSizes(width=8, batch_size=8, train_steps=30),
         prior=PriorSizes(width=32, layers=1, heads=2, batch_size=32, train_steps=30, sample_steps=8, guidance=2.0),
         decoder=UNetSizes(channels=16, channel_mults=(1, 2), attention_levels=(1,), res_blocks=1, batch_size=16,
                           train_steps=100, sample_steps=8, guidance=3.0),
@@ -166,6 +168,7 @@ PRESETS: dict[str, Preset] = {
         world=WorldSizes(image_size=32, frames=8, fps=8, fps_range=(1, 30)),
         clip=ClipSizes(embed_dim=64, width=96, layers=3, heads=4, context=32, batch_size=128, train_steps=2000),
         oracle=OracleSizes(width=32, batch_size=128, train_steps=1500),
+        video_oracle=OracleSizes(width=16, batch_size=32, train_steps=1500),
         prior=PriorSizes(width=128, layers=4, heads=4, batch_size=128, train_steps=2000, sample_steps=25,
                          guidance=2.0),
         decoder=UNetSizes(channels=32, channel_mults=(1, 2, 2), attention_levels=(2,), res_blocks=2, batch_size=32,
@@ -183,6 +186,7 @@ PRESETS: dict[str, Preset] = {
         world=WorldSizes(image_size=32, frames=16, fps=8, fps_range=(1, 30)),
         clip=ClipSizes(embed_dim=128, width=192, layers=4, heads=4, context=32, batch_size=512, train_steps=4000),
         oracle=OracleSizes(width=32, batch_size=512, train_steps=2000),
+        video_oracle=OracleSizes(width=32, batch_size=128, train_steps=2000),
         prior=PriorSizes(width=256, layers=6, heads=8, batch_size=512, train_steps=6000, sample_steps=50,
                          guidance=2.0),
         decoder=UNetSizes(channels=64, channel_mults=(1, 2, 2), attention_levels=(2,), res_blocks=2, batch_size=256,
@@ -200,6 +204,7 @@ PRESETS: dict[str, Preset] = {
         world=WorldSizes(image_size=64, frames=16, fps=8, fps_range=(1, 30)),
         clip=ClipSizes(embed_dim=256, width=384, layers=6, heads=8, context=32, batch_size=1024, train_steps=20000),
         oracle=OracleSizes(width=64, batch_size=512, train_steps=4000),
+        video_oracle=OracleSizes(width=64, batch_size=128, train_steps=4000),
         prior=PriorSizes(width=512, layers=8, heads=8, batch_size=1024, train_steps=20000, sample_steps=64,
                          guidance=2.0),
         decoder=UNetSizes(channels=128, channel_mults=(1, 2, 3, 4), attention_levels=(2, 3), res_blocks=2,

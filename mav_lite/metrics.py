@@ -1,4 +1,4 @@
-"""Metrics on generated images (and, frame by frame, videos): notebooks 02, 05 and 13.
+"""Metrics on generated images and clips: notebooks 02, 05, 07 and 13.
 
 - `background_fraction`: the share of pixels that belong to a clean background (notebook 02).
   Shapes World scenes are mostly background, a flat or vertically graded colour, so in real data
@@ -11,6 +11,9 @@
 - `fid_lite`: the Frechet distance between Gaussians fitted to the oracle's penultimate features
   of two image sets (FID, Heusel et al. 2017, with the oracle in place of Inception). It depends on
   the sample count, so compare numbers at the same count, next to the real-vs-real floor.
+- `fvd_lite`: the same distance on the motion oracle's features of clips (video_oracle.py), FVD
+  (Unterthiner et al. 2018) with our motion oracle in place of I3D: it sees motion, not just frames.
+- `temporal_consistency`: per clip, whether the oracle reads the same objects in every frame.
 - `clipsim_lite`: the mean CLIP-lite cosine between each image and its prompt (CLIPSIM of the
   paper, with our CLIP); read it next to the same number for real renders of the same prompts.
 """
@@ -25,6 +28,11 @@ from .data import parse_caption
 def _check_images(images: torch.Tensor) -> None:
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
+
+
+def _check_videos(videos: torch.Tensor) -> None:
+    if videos.ndim != 5 or videos.shape[1] != 3:
+        raise ValueError(f"expected clips of shape (B, 3, T, H, W), got {tuple(videos.shape)}")
 
 
 def background_fraction(images: torch.Tensor, tolerance: float = 0.08) -> torch.Tensor:
@@ -76,21 +84,42 @@ def _sqrtm_trace(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.eigvalsh(root_a @ b @ root_a).clamp(min=0).sqrt().sum()
 
 
-@torch.no_grad()
-def fid_lite(oracle, real: torch.Tensor, fake: torch.Tensor, batch: int = 256) -> float:
-    """Frechet distance between the oracle features of two image sets (lower is closer).
-
-    |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^(1/2)), in float64.
-    """
-    _check_images(real), _check_images(fake)
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (N, F), in float64:
+    |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^(1/2))."""
     if min(len(real), len(fake)) < 2:
-        raise ValueError("fid_lite needs at least 2 images in each set")
-    stats = []
-    for images in (real, fake):
-        feats = torch.cat([oracle.features(images[i:i + batch]) for i in range(0, len(images), batch)]).double()
-        stats.append((feats.mean(0), torch.cov(feats.T)))
-    (mu_r, s_r), (mu_f, s_f) = stats
+        raise ValueError("a Frechet distance needs at least 2 samples in each set")
+    (mu_r, s_r), (mu_f, s_f) = ((f.double().mean(0), torch.cov(f.double().T)) for f in (real, fake))
     return float((mu_r - mu_f).square().sum() + s_r.trace() + s_f.trace() - 2 * _sqrtm_trace(s_r, s_f))
+
+
+@torch.no_grad()
+def _features(model, inputs: torch.Tensor, batch: int) -> torch.Tensor:
+    return torch.cat([model.features(inputs[i:i + batch]) for i in range(0, len(inputs), batch)])
+
+
+def fid_lite(oracle, real: torch.Tensor, fake: torch.Tensor, batch: int = 256) -> float:
+    """Frechet distance between the oracle features of two image sets (lower is closer)."""
+    _check_images(real), _check_images(fake)
+    return frechet_distance(_features(oracle, real, batch), _features(oracle, fake, batch))
+
+
+def fvd_lite(video_oracle, real: torch.Tensor, fake: torch.Tensor, batch: int = 64) -> float:
+    """Frechet distance between the motion oracle's features of two clip sets (B, 3, T, H, W):
+    FVD with our motion oracle in place of I3D. Compare numbers at the same clip count and length."""
+    for videos in (real, fake):
+        _check_videos(videos)
+    return frechet_distance(_features(video_oracle, real, batch), _features(video_oracle, fake, batch))
+
+
+def temporal_consistency(oracle, videos: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) -> (B,) bool: the oracle reads the same objects (count and colour-shape
+    pairs) in every frame: nothing appears, vanishes or turns into another shape or colour."""
+    _check_videos(videos)
+    frames = videos.shape[2]
+    readings = oracle.read(videos.transpose(1, 2).flatten(0, 1))  # clip-major: frames of a clip adjacent
+    pairs = [frozenset((o["color"], o["shape"]) for o in r["objects"]) for r in readings]
+    return torch.tensor([len(set(pairs[i * frames:(i + 1) * frames])) == 1 for i in range(len(videos))])
 
 
 @torch.no_grad()
