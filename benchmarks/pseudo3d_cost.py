@@ -1,0 +1,125 @@
+"""What factorizing space and time saves: pseudo-3D vs full 3D convolution, and our video U-Net vs a peer's.
+
+    python benchmarks/pseudo3d_cost.py [--preset cpu] [--batch 4] [--frames 8 16] [--repeats 5]
+    pip install --no-deps make-a-video-pytorch==0.4.0      # for the peer's rows (lucidrains' SpaceTimeUnet)
+
+Three U-Nets, timed per training step (forward + backward + AdamW) on clips of batch x frames at
+the preset's base resolution, in fp32:
+
+- pseudo-3D: D^t of the preset (VideoUNet: each 3x3 conv followed by a 1D temporal conv, eq. 2);
+- full 3D: the same network with every pseudo-3D conv replaced by a 3x3x3 Conv3d of equal width;
+- SpaceTimeUnet (make-a-video-pytorch 0.4.0), its `dim` chosen so its parameter count is the
+  closest to ours; throughput compared in clips per second.
+
+Goals (issue 5): pseudo-3D <= 0.65x the step time of full 3D; ours >= 1.2x the peer's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import torch
+from torch import nn
+from train_speed import time_ms
+
+from mav_lite.config import get_preset
+from mav_lite.pseudo3d import Conv_P3D, VideoUNet
+from mav_lite.unet import per_frame
+
+
+class FullConv3d(nn.Module):
+    """A 3x3x3 convolution of the same width and spatial stride; images pass through its middle slice."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = nn.Conv3d(conv.in_channels, conv.out_channels, 3, stride=(1, *conv.stride), padding=1)
+        self.in_channels = conv.in_channels  # the U-Net checks its input against the stem's
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:
+            return per_frame(lambda f: nn.functional.conv2d(f, self.conv.weight[:, :, 1], self.conv.bias,
+                                                            self.conv.stride[1:], 1), x)
+        return self.conv(x)
+
+
+def full_3d(model: VideoUNet) -> VideoUNet:
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, Conv_P3D):
+                setattr(module, name, FullConv3d(child))
+    return model
+
+
+def ours(preset, max_frames: int) -> VideoUNet:
+    d = preset.decoder
+    return VideoUNet(max_frames=max_frames, channels=d.channels, channel_mults=d.channel_mults,
+                     attention_levels=d.attention_levels, res_blocks=d.res_blocks)
+
+
+def peer(params: int):
+    """SpaceTimeUnet with the dim (a multiple of 8) whose parameter count is closest to `params`."""
+    try:
+        from make_a_video_pytorch import SpaceTimeUnet
+    except ImportError:
+        return None
+
+    def build(dim):
+        return SpaceTimeUnet(dim=dim, dim_mult=(1, 2, 2), self_attns=(False, False, True),
+                             temporal_compression=(False, False, False), resnet_block_depths=(1, 1, 1),
+                             attn_dim_head=16, attn_heads=4)
+
+    best = min(range(8, 129, 8), key=lambda d: abs(sum(p.numel() for p in build(d).parameters()) - params))
+    return build(best)
+
+
+def step_ms(model: nn.Module, batch: int, frames: int, size: int, repeats: int, fps: bool) -> float:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(batch, 3, frames, size, size)
+    t = torch.randint(0, 1000, (batch,))
+    t = t if fps else t.float()  # the peer embeds float timesteps
+    extra = {"fps": torch.full((batch,), 8.0)} if fps else {}
+
+    def train_step():
+        model(x, t, **extra).float().pow(2).mean().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return time_ms(train_step, torch.device("cpu"), repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--frames", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    preset = get_preset(args.preset)
+    size = preset.world.image_size
+    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+          f"preset {preset.name}, batch {args.batch} @{size}^2, fp32, ms per training step (median of {args.repeats})")
+    print("\n| U-Net | params | " + " | ".join(f"{f} frames" for f in args.frames) + " | vs pseudo-3D |")
+    print("| --- | --- | " + " | ".join("---" for _ in args.frames) + " | --- |")
+    max_frames = max(args.frames)
+    torch.manual_seed(0)
+    models = {"pseudo-3D (ours)": (ours(preset, max_frames), True),
+              "full 3D (3x3x3 convs)": (full_3d(ours(preset, max_frames)), True)}
+    n_ours = sum(p.numel() for p in models["pseudo-3D (ours)"][0].parameters())
+    peer_model = peer(n_ours)
+    if peer_model is None:
+        print("(make-a-video-pytorch is not installed: `pip install --no-deps make-a-video-pytorch==0.4.0` "
+              "adds the peer's row)")
+    else:
+        models["SpaceTimeUnet (make-a-video-pytorch)"] = (peer_model, False)
+    base = None
+    for name, (model, fps) in models.items():
+        ms = [step_ms(model, args.batch, f, size, args.repeats, fps) for f in args.frames]
+        base = base or ms
+        ratio = " / ".join(f"{m / b:.2f}x" for m, b in zip(ms, base))
+        params = sum(p.numel() for p in model.parameters())
+        print(f"| {name} | {params / 1e6:.2f}M | " + " | ".join(f"{m:.0f}" for m in ms) + f" | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
