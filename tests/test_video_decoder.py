@@ -80,3 +80,26 @@ def test_samples_are_clips_of_the_asked_length_and_reproducible(image_decoder, f
     assert torch.equal(clips, sample(dt, y_e, frames=frames, size=16, fps=[4, 24], steps=3, seed=0))
     with pytest.raises(ValueError, match="one number or one per clip"):
         sample(dt, y_e, frames=frames, size=16, fps=[4, 8, 24], steps=3)
+
+
+def test_text_to_video_makes_reproducible_base_clips(image_decoder, tmp_path):
+    from mav_lite import MakeAVideoLite
+    from mav_lite.checkpoints import REFERENCE_DIR, CheckpointError
+
+    train("prior", "ci", tmp_path / "prior", steps=3, lr=1e-3, warmup=1, **QUIET)
+    train("video_decoder", "ci", tmp_path / "dt", steps=2, lr=1e-3, warmup=1,
+          options={"decoder": str(image_decoder)}, **QUIET)
+    pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", tmp_path / "prior", image_decoder,
+                                       video_decoder=tmp_path / "dt")
+    fast = dict(steps=3, prior_steps=3, progress=False)
+    out = pipe.text_to_video(["a red circle", "a blue star"], seed=0, fps=4, **fast)
+    assert out.videos.shape == (2, 3, 4, 16, 16) and out.video.shape == (3, 4, 16, 16)
+    assert out.stages["D^t"] is out.videos and out.fps == 4 and set(out.seconds) == {"P", "D^t"}
+    assert torch.equal(out.videos, pipe.text_to_video(["a red circle", "a blue star"], seed=0, fps=4, **fast).videos)
+    assert not torch.equal(out.videos, pipe.text_to_video(["a red circle", "a blue star"], seed=1, fps=4, **fast).videos)
+    assert pipe.text_to_video("a red circle", frames=3, **fast).video.shape == (3, 3, 16, 16)
+    with pytest.raises(ValueError, match="fps must be positive"):
+        pipe.text_to_video("a red circle", fps=0, **fast)
+    image_only = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", tmp_path / "prior", image_decoder)
+    with pytest.raises(CheckpointError, match="mav-lite train video_decoder"):
+        image_only.text_to_video("a red circle", **fast)
