@@ -6,10 +6,11 @@
 Three U-Nets, timed per training step (forward + backward + AdamW) on clips of batch x frames at
 the preset's base resolution, in fp32:
 
-- pseudo-3D: D^t of the preset (VideoUNet: each 3x3 conv followed by a 1D temporal conv, eq. 2);
+- pseudo-3D: a VideoUNet with the widths of the preset's D (each 3x3 conv followed by a 1D
+  temporal conv, eq. 2; no CLIP conditioning, which costs the same in all three);
 - full 3D: the same network with every pseudo-3D conv replaced by a 3x3x3 Conv3d of equal width;
-- SpaceTimeUnet (make-a-video-pytorch 0.4.0), its `dim` chosen so its parameter count is the
-  closest to ours; throughput compared in clips per second.
+- SpaceTimeUnet (make-a-video-pytorch 0.4.0) with the `cpu`/`gpu` presets' layout (three
+  levels, attention at the lowest), its `dim` chosen so its parameter count is the closest to ours.
 
 Goals (issue 5): pseudo-3D <= 0.65x the step time of full 3D; ours >= 1.2x the peer's throughput.
 """

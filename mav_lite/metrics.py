@@ -14,6 +14,8 @@
 - `fvd_lite`: the same distance on the motion oracle's features of clips (video_oracle.py), FVD
   (Unterthiner et al. 2018) with our motion oracle in place of I3D: it sees motion, not just frames.
 - `temporal_consistency`: per clip, whether the oracle reads the same objects in every frame.
+- `motion_per_frame`, `plausible_motion`: the foreground's centre tracked through a clip: how far
+  it moves per frame (to compare fps), and whether it moves like a thing (no jumps, no morphing).
 - `clipsim_lite`: the mean CLIP-lite cosine between each image and its prompt (CLIPSIM of the
   paper, with our CLIP); read it next to the same number for real renders of the same prompts.
 """
@@ -35,12 +37,48 @@ def _check_videos(videos: torch.Tensor) -> None:
         raise ValueError(f"expected clips of shape (B, 3, T, H, W), got {tuple(videos.shape)}")
 
 
-def background_fraction(images: torch.Tensor, tolerance: float = 0.08) -> torch.Tensor:
-    """(B, 3, H, W) in [-1, 1] -> (B,) share of pixels within `tolerance` of their row's median colour."""
+def background_mask(images: torch.Tensor, tolerance: float = 0.08) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] -> (B, H, W) True where a pixel is within `tolerance` of its row's median colour."""
     _check_images(images)
     row_median = images.median(dim=3, keepdim=True).values  # (B, 3, H, 1): the background of each row
-    close = (images - row_median).abs().amax(dim=1) <= tolerance  # (B, H, W): every channel close
-    return close.float().mean(dim=(1, 2))
+    return (images - row_median).abs().amax(dim=1) <= tolerance  # every channel close
+
+
+def background_fraction(images: torch.Tensor, tolerance: float = 0.08) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] -> (B,) share of pixels within `tolerance` of their row's median colour."""
+    return background_mask(images, tolerance).float().mean(dim=(1, 2))
+
+
+def centroid_track(videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 3, T, H, W) -> the centre of the foreground (pixels off the background) in every frame,
+    (B, T, 2) as (x, y) in image widths (NaN in an empty frame), and its area (B, T) as a share of the frame."""
+    _check_videos(videos)
+    b, _, frames, height, width = videos.shape
+    mask = (~background_mask(videos.transpose(1, 2).flatten(0, 1))).float().view(b, frames, height, width)
+    area = mask.sum(dim=(2, 3))
+    ys = (torch.arange(height, dtype=torch.float32) + 0.5) / width
+    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width
+    centre = torch.stack([(mask * xs).sum(dim=(2, 3)), (mask * ys[:, None]).sum(dim=(2, 3))], dim=-1) / area[..., None]
+    return centre, area / (height * width)
+
+
+def motion_per_frame(videos: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) -> (B,) how far the foreground's centre moves between frames, on average (image widths)."""
+    centre, _ = centroid_track(videos)
+    return (centre[:, 1:] - centre[:, :-1]).norm(dim=-1).nanmean(dim=1)
+
+
+def plausible_motion(oracle, videos: torch.Tensor, jump: float = 3.0) -> torch.Tensor:
+    """(B, 3, T, H, W) -> (B,) bool: motion a physical object could make. The oracle reads the same
+    objects in every frame (nothing appears, vanishes or turns into another shape or colour), the
+    foreground never doubles or halves from one frame to the next, and its centre never jumps:
+    no step longer than `jump` times the clip's median step and a tenth of the frame."""
+    centre, area = centroid_track(videos)
+    steps = (centre[:, 1:] - centre[:, :-1]).norm(dim=-1)  # (B, T-1)
+    smooth = (steps <= torch.clamp(jump * steps.nanmedian(dim=1, keepdim=True).values, min=0.1)).all(dim=1)
+    ratio = area[:, 1:] / area[:, :-1].clamp(min=1e-6)
+    steady = ((ratio >= 0.5) & (ratio <= 2)).all(dim=1) & (area > 0).all(dim=1)
+    return temporal_consistency(oracle, videos) & smooth & steady
 
 
 def prompt_hits(reading: dict, prompt: str) -> dict[str, bool]:
@@ -118,7 +156,7 @@ def temporal_consistency(oracle, videos: torch.Tensor) -> torch.Tensor:
     _check_videos(videos)
     frames = videos.shape[2]
     readings = oracle.read(videos.transpose(1, 2).flatten(0, 1))  # clip-major: frames of a clip adjacent
-    pairs = [frozenset((o["color"], o["shape"]) for o in r["objects"]) for r in readings]
+    pairs = [(r["count"], tuple(sorted((o["color"], o["shape"]) for o in r["objects"]))) for r in readings]
     return torch.tensor([len(set(pairs[i * frames:(i + 1) * frames])) == 1 for i in range(len(videos))])
 
 

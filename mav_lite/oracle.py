@@ -4,8 +4,10 @@ Generated images are judged by what this model reads in them (metrics.py, notebo
 in which cells of the 3x3 grid objects sit (Shapes World puts at most one in a cell), and the
 colour, shape and size of each; so also how many there are and which colour sits on which shape.
 It is trained on rendered images with their ground truth, held-out compositions included (it is
-the judge, not a generator: it must know a red star when it sees one), and must be near perfect
-on real renders before its verdict on generated ones means anything (`Oracle.accuracy`).
+the judge, not a generator: it must know a red star when it sees one), and on single frames of
+moving clips (any angle, anywhere in their cell), so that it also reads the frames of videos. It
+must be near perfect on real renders before its verdict on generated ones means anything
+(`Oracle.accuracy`).
 
     oracle, card = load_pretrained("oracle")
     oracle.read(images)   # [{"count": 1, "objects": [{"color": "red", "shape": "star", "size": ..., "position": ...}]}]
@@ -28,6 +30,7 @@ from .train import Stage, register_stage
 COLOR_NAMES, SHAPE_NAMES = list(COLORS), list(SHAPES)
 POSITION_NAMES, SIZE_NAMES = list(POSITIONS), list(SIZES)
 HELD_OUT_EVERY = 8  # one training image in 8 shows a held-out composition
+FRAME_EVERY = 4  # one in 4 (of the others) is a frame of a moving clip
 
 
 def _block(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
@@ -116,20 +119,44 @@ def targets(scenes: list[dict]) -> dict[str, torch.Tensor]:
     return {"present": present, **labels}
 
 
+def cell(x: float, y: float) -> str:
+    """The POSITIONS key of the 3x3 grid cell holding the point (x, y) (in image widths)."""
+    row, col = min(2, max(0, int(y * 3))), min(2, max(0, int(x * 3)))
+    return POSITION_NAMES[[POSITIONS[k] for k in POSITION_NAMES].index((row, col))]
+
+
+def clip_frame(world: ShapesWorld, index: int) -> tuple[torch.Tensor, dict]:
+    """A frame of an unlabeled clip at a random moment, as an image and a scene whose objects sit
+    in different cells (the oracle's grid holds one object per cell; clips where two share a
+    cell at that moment are passed over, deterministically)."""
+    for attempt in range(100):
+        videos, clips = world.videos([index + attempt * (1 << 32)], frames=1)
+        objects = [{**o, "position": cell(o["x"], o["y"])} for o in clips[0]["objects"]]
+        if len({o["position"] for o in objects}) == len(objects):
+            return videos[0, :, 0], {"objects": objects, "background": clips[0]["background"]}
+    raise RuntimeError(f"no frame with objects in separate cells near clip {index}")
+
+
 class SceneStream(ImageStream):
-    """Batches of (images, scenes), one in HELD_OUT_EVERY from the held-out compositions."""
+    """Batches of (images, scenes): one in HELD_OUT_EVERY from the held-out compositions, one in
+    FRAME_EVERY of the others a frame of a moving clip."""
 
     def _batch(self, indices):
         held = [i for i in indices if i % HELD_OUT_EVERY == 0]
-        seen = [i for i in indices if i % HELD_OUT_EVERY]
+        frames = [i for i in indices if i % HELD_OUT_EVERY and i % FRAME_EVERY == 1]
+        seen = [i for i in indices if i % HELD_OUT_EVERY and i % FRAME_EVERY != 1]
         images, _, scenes = self.world.images(seen)
         if held:
             held_images, _, held_scenes = self.world.images([i // HELD_OUT_EVERY for i in held], split="held_out")
             images, scenes = torch.cat([images, held_images]), scenes + held_scenes
+        if frames:
+            frame_images, frame_scenes = zip(*(clip_frame(self.world, i) for i in frames))
+            images, scenes = torch.cat([images, torch.stack(frame_images)]), scenes + list(frame_scenes)
         return images, scenes
 
 
-def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int) -> SceneStream:
+def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int,
+           samples: int) -> SceneStream:
     return SceneStream(ShapesWorld(size=preset.world.image_size, seed=data_seed), batch_size, position)
 
 

@@ -61,9 +61,10 @@ class MakeAVideoLite:
     """The trained stages (C_x/C_y, P, D, D^t) and the generation modes built from them."""
 
     def __init__(self, clip, prior, decoder, preset: str = "cpu", prior_options: dict | None = None,
-                 decoder_options: dict | None = None, video_decoder=None):
+                 decoder_options: dict | None = None, video_decoder=None, video_options: dict | None = None):
         self.clip, self.prior, self.decoder = clip.eval(), prior.eval(), decoder.eval()
         self.video_decoder = None if video_decoder is None else video_decoder.eval()
+        self.video_options = {**video_lib.OPTIONS, **(video_options or {})}
         self.preset = get_preset(preset)
         self.prior_options = {**prior_lib.OPTIONS, **(prior_options or {})}
         self.decoder_options = {**decoder_lib.OPTIONS, **(decoder_options or {})}
@@ -82,9 +83,14 @@ class MakeAVideoLite:
         clip_model, _ = load_model(clip, "clip", device)
         prior_model, prior_card = load_model(prior, "prior", device)
         decoder_model, decoder_card = load_model(decoder, "decoder", device)
-        video_model = None if video_decoder is None else load_model(video_decoder, "video_decoder", device)[0]
+        video_model, video_card = (None, None) if video_decoder is None else \
+            load_model(video_decoder, "video_decoder", device)
+        if video_card is not None and video_card["preset"] != decoder_card["preset"]:
+            raise CheckpointError(f"{video_decoder} was trained in preset {video_card['preset']!r} but {decoder} in "
+                                  f"{decoder_card['preset']!r}: D^t and D must share the preset's sizes")
         return cls(clip_model, prior_model, decoder_model, decoder_card["preset"],
-                   prior_card["identity"]["options"], decoder_card["identity"]["options"], video_model)
+                   prior_card["identity"]["options"], decoder_card["identity"]["options"], video_model,
+                   None if video_card is None else video_card["identity"]["options"])
 
     @classmethod
     def from_pretrained(cls, root: Path | None = None, device=None) -> "MakeAVideoLite":
@@ -164,7 +170,7 @@ class MakeAVideoLite:
         videos = video_lib.sample(self.video_decoder, y_e, frames, self.image_size, fps,
                                   guidance=v.guidance if guidance is None else guidance,
                                   steps=steps or v.sample_steps, generator=generator,
-                                  prediction=self.decoder_options["prediction"],
-                                  timesteps=self.decoder_options["timesteps"], progress=progress)
+                                  prediction=self.video_options["prediction"],
+                                  timesteps=self.video_options["timesteps"], progress=progress)
         seconds["D^t"] = time.perf_counter() - start
         return VideoOutput(videos, {"D^t": videos}, prompts, seed if isinstance(seed, int) else None, fps, seconds)

@@ -109,7 +109,8 @@ def sample(prior: DiffusionPrior, clip: CLIPLite, prompts, guidance: float = 2.0
 # ---- the stages ------------------------------------------------------------------------------
 
 
-def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int) -> ImageStream:
+def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int,
+           samples: int) -> ImageStream:
     """Images at the size C_y was trained at, with their captions."""
     size = frozen_clip(options["clip"]).image_size
     return ImageStream(ShapesWorld(size=size, seed=data_seed), batch_size, position)

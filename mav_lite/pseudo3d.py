@@ -20,8 +20,6 @@ Images (B, C, H, W) take the spatial path only; videos are (B, C, T, H, W).
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -38,6 +36,8 @@ class Conv_P3D(Conv2d):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, temporal_kernel: int = 3, **kwargs):
         super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        if temporal_kernel % 2 == 0:
+            raise ValueError(f"the temporal kernel must be odd (centred on each frame), got {temporal_kernel}")
         self.temporal = nn.Conv1d(out_channels, out_channels, temporal_kernel, padding=temporal_kernel // 2)
         nn.init.dirac_(self.temporal.weight), nn.init.zeros_(self.temporal.bias)
 
@@ -136,6 +136,8 @@ class VideoUNet(UNet):
                 drop: torch.Tensor | None = None, concat: torch.Tensor | None = None,
                 fps: torch.Tensor | None = None) -> torch.Tensor:
         """x: videos (B, C, T, H, W) with fps (B,), or images (B, C, H, W) (space only, no fps)."""
+        if x.ndim == 4 and fps is not None:
+            raise ValueError("images have no fps: pass fps with videos (B, C, T, H, W) only")
         if x.ndim == 5:
             frames = x.shape[2]
             if not 1 <= frames <= self.config["max_frames"]:
@@ -162,9 +164,9 @@ def inflate(image_unet: UNet, max_frames: int = 32) -> VideoUNet:
         raise ValueError("this network is already a video U-Net (it has temporal layers)")
     config = {k: v for k, v in image_unet.config.items() if k != "fps_cond"}
     video_unet = VideoUNet(max_frames=max_frames, **config)
-    source = image_unet.parameters().__next__()
+    source = next(image_unet.parameters())
     video_unet.to(source.device, source.dtype).train(image_unet.training)
-    missing, unexpected = video_unet.load_state_dict(copy.deepcopy(image_unet.state_dict()), strict=False)
+    missing, unexpected = video_unet.load_state_dict(image_unet.state_dict(), strict=False)
     new = set(temporal_parameter_names(video_unet))
     if unexpected or set(missing) - new:
         raise ValueError(f"inflation could not place every image weight: unexpected {unexpected}, "

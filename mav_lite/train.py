@@ -55,7 +55,8 @@ class Stage:
     description: str
     sizes: Callable[[Preset], Any]  # the preset's sizes for this stage: .batch_size, .train_steps
     build: Callable[[Preset, dict], torch.nn.Module]  # (preset, options) -> a fresh model with .config
-    stream: Callable[[Preset, dict, int, int, int], Any]  # (preset, options, data_seed, batch, position) -> stream
+    # (preset, options, data_seed, batch, position, samples: all the run will draw) -> stream
+    stream: Callable[[Preset, dict, int, int, int, int], Any]
     loss: Callable[..., torch.Tensor]  # (model, batch, generator, options) -> scalar loss
     sample: Callable[..., torch.Tensor] | None  # (model, n, seed, preset, options) -> images (n, 3, H, W); None: no grids
     rebuild: Callable[[dict], torch.nn.Module]  # the model's .config (saved in its card) -> the model
@@ -85,7 +86,8 @@ def get_stage(name: str) -> Stage:
     return STAGES[name]
 
 
-def shapes_image_stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int):
+def shapes_image_stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int,
+                        samples: int):
     """The `stream` of stages that learn from Shapes World images and captions."""
     from .data import ImageStream, ShapesWorld
 
@@ -277,11 +279,12 @@ class Trainer:
         ema.to(acc.device)
         raw = acc.unwrap_model(model)
 
+        samples = cfg.steps * self.world * cfg.batch_size  # what the whole run draws (schedules use it)
         stream = self.stage.stream(self.preset, self.options, cfg.data_seed, cfg.batch_size,
-                                   self._position(step, self.rank))
+                                   self._position(step, self.rank), samples)
         stream.stride = self.world * cfg.batch_size  # each process reads every world-th batch
         val_batch = next(iter(self.stage.stream(self.preset, self.options, cfg.data_seed, cfg.batch_size,
-                                                VAL_POSITION)))
+                                                VAL_POSITION, samples)))
         if acc.is_main_process:
             n_params = sum(p.numel() for p in raw.parameters())
             print(f"{self.preset.summary()}\nstage {cfg.stage}: {n_params / 1e6:.2f}M parameters, "

@@ -265,7 +265,7 @@ class UNet(nn.Module):
 
     def fps_embedding(self, fps: torch.Tensor) -> torch.Tensor:
         """(B,) frames per second -> (B, emb_dim); sinusoids of log2(fps), so 2 -> 4 fps is as far apart as 12 -> 24."""
-        return self.fps_mlp(timestep_embedding(100 * torch.log2(fps.float()), self.config["channels"], 1000.0))
+        return self.fps_mlp(timestep_embedding(100 * torch.log2(fps), self.config["channels"], 1000.0))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,
                 drop: torch.Tensor | None = None, concat: torch.Tensor | None = None,
@@ -287,8 +287,9 @@ class UNet(nn.Module):
         if fps is not None:
             if not self.config["fps_cond"]:
                 raise ValueError("this U-Net has no fps conditioning (fps_cond=False) but fps was given")
-            if (torch.as_tensor(fps) <= 0).any():
-                raise ValueError(f"fps must be positive, got {fps.tolist()}")
+            fps = torch.as_tensor(fps, dtype=torch.float32, device=t.device)
+            if fps.shape != t.shape or (fps <= 0).any():
+                raise ValueError(f"fps must be positive, one per sample ({len(t)}), got {fps.tolist()}")
             emb = emb + self.fps_embedding(fps)
         tokens = self.condition_tokens(cond) if self.config["cond_tokens"] else None
         h = self.stem(x)

@@ -9,10 +9,11 @@ motion from clips without captions:
   generation time y_e comes from the prior P and D^t draws a clip around that picture.
 - fps is a second condition (an embedding added to the timestep's, zero at inflation). Clips are
   drawn at a random fps in the preset's range with the paper's curriculum: high fps first (little
-  motion per frame), the whole range after half of the preset's training clips.
+  motion per frame), the whole range after `curriculum` (a fraction, 0.5) of the run's clips.
 - `start="inflate"` (the paper) or `start="scratch"` (the same architecture, random weights: the
   baseline of notebook 07); `train="all"` (the paper trains jointly) or `train="temporal"` (the
-  spatial layers stay D's, frozen).
+  spatial layers stay D's, frozen). Inflating D carries D's recipe over: its CLIP-lite, prediction
+  and noise schedule must be D^t's too.
 
     mav-lite train video_decoder --preset cpu --lr 2e-4 --out runs/video_decoder
     video = sample(video_decoder, y_e, frames=8, size=32, fps=8, seed=0)   # (B, 3, T, H, W) in [-1, 1]
@@ -33,21 +34,14 @@ from .decoder import build as build_image_decoder
 from .pseudo3d import VideoUNet, inflate, temporal_parameter_names
 from .train import Stage, register_stage
 
-OPTIONS = {**IMAGE_OPTIONS, "decoder": None, "start": "inflate", "train": "all", "curriculum": None}
+OPTIONS = {**IMAGE_OPTIONS, "decoder": None, "start": "inflate", "train": "all", "curriculum": 0.5}
+INHERITED = ("clip", "prediction", "timesteps", "cond_tokens")  # D's options that D^t must share
 STARTS, TRAINS = ("inflate", "scratch"), ("all", "temporal")
 
 
 def conditioning_frame(videos: torch.Tensor) -> torch.Tensor:
     """(B, 3, T, H, W) -> (B, 3, H, W): the middle frame, whose C_y embedding conditions the clip."""
     return videos[:, :, videos.shape[2] // 2]
-
-
-def _as_fps(fps, batch: int, device) -> torch.Tensor:
-    fps = torch.as_tensor(fps, dtype=torch.float32, device=device)
-    fps = fps.expand(batch) if fps.ndim == 0 else fps
-    if fps.shape != (batch,):
-        raise ValueError(f"fps must be one number or one per clip ({batch}), got shape {tuple(fps.shape)}")
-    return fps
 
 
 @torch.no_grad()
@@ -59,21 +53,31 @@ def sample(video_decoder: VideoUNet, y_e: torch.Tensor, frames: int, size: int, 
         raise ValueError(f"expected image embeddings of shape (B, {video_decoder.config['cond_dim']}), "
                          f"got {tuple(y_e.shape)}")
     device = next(video_decoder.parameters()).device
-    fps = _as_fps(fps, len(y_e), device)
+    fps = torch.as_tensor(fps, dtype=torch.float32, device=device)
+    if fps.ndim == 0:
+        fps = fps.expand(len(y_e))
+    if fps.shape != (len(y_e),):
+        raise ValueError(f"fps must be one number or one per clip ({len(y_e)}), got shape {tuple(fps.shape)}")
     model_fn = diffusion.classifier_free_guidance(video_decoder, y_e.to(device), guidance, fps=fps)
     return diffusion.sample(model_fn, (len(y_e), 3, frames, size, size), diffusion.schedule_for(SCHEDULE, timesteps),
                             steps=steps, prediction=prediction, generator=generator,
                             seed=None if generator is not None else seed, device=device, progress=progress)
 
 
-def image_decoder(preset: Preset, folder) -> torch.nn.Module:
-    """The D to inflate: a checkpoint folder, or the reference; it must belong to the same preset."""
+def image_decoder(preset: Preset, options: dict) -> torch.nn.Module:
+    """The D to inflate: a checkpoint folder, or the reference; of the same preset and recipe."""
+    folder = options["decoder"]
     model, card = load_pretrained("decoder") if folder is None else load_model(folder, "decoder")
+    name = folder or "the reference decoder"
     if card["preset"] != preset.name:
-        raise ValueError(f"D^t in preset {preset.name!r} inflates a D of the same preset, but "
-                         f"{folder or 'the reference decoder'} was trained with {card['preset']!r}: train one with "
-                         f"`mav-lite train decoder --preset {preset.name} --out runs/decoder-{preset.name}` and "
-                         f"pass --option decoder=runs/decoder-{preset.name}")
+        raise ValueError(f"D^t in preset {preset.name!r} inflates a D of the same preset, but {name} was trained "
+                         f"with {card['preset']!r}: train one with `mav-lite train decoder --preset {preset.name} "
+                         f"--out runs/decoder-{preset.name}` and pass --option decoder=runs/decoder-{preset.name}")
+    trained = {**IMAGE_OPTIONS, **card["identity"]["options"]}
+    different = {k: (trained[k], options[k]) for k in INHERITED if trained[k] != options[k]}
+    if different:
+        raise ValueError(f"{name} was trained with other options than this D^t: " + ", ".join(
+            f"{k}={d!r} (D^t: {t!r})" for k, (d, t) in different.items()) + "; pass the same --option values")
     return model
 
 
@@ -81,9 +85,11 @@ def build(preset: Preset, options: dict) -> VideoUNet:
     if options["start"] not in STARTS or options["train"] not in TRAINS:
         raise ValueError(f"start must be one of {STARTS} and train one of {TRAINS}, "
                          f"got {options['start']!r} and {options['train']!r}")
+    if options["start"] == "scratch" and options["train"] == "temporal":
+        raise ValueError("train='temporal' freezes the spatial layers: with start='scratch' they would stay random")
     max_frames = max(32, preset.world.frames)
     if options["start"] == "inflate":
-        model = inflate(image_decoder(preset, options["decoder"]), max_frames)
+        model = inflate(image_decoder(preset, options), max_frames)
     else:
         image_config = build_image_decoder(preset, options).config
         model = VideoUNet(max_frames=max_frames, **{k: v for k, v in image_config.items() if k != "fps_cond"})
@@ -94,13 +100,14 @@ def build(preset: Preset, options: dict) -> VideoUNet:
     return model
 
 
-def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int) -> ClipStream:
+def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int,
+           samples: int) -> ClipStream:
     w = preset.world
-    curriculum = options["curriculum"]
-    if curriculum is None:  # the whole range after half of the preset's training clips
-        curriculum = preset.video.train_steps * preset.video.batch_size // 2
+    if not 0 <= options["curriculum"] <= 1:
+        raise ValueError(f"curriculum is the share of the run over which fps opens up, in [0, 1]; "
+                         f"got {options['curriculum']}")
     return ClipStream(ShapesWorld(size=w.image_size, seed=data_seed), batch_size, w.frames, w.fps_range, position,
-                      curriculum=curriculum)
+                      curriculum=round(options["curriculum"] * samples))
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:

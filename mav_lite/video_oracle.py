@@ -103,7 +103,8 @@ class MotionStream(ClipStream):
         return self.world.videos(indices, self.frames, [self._fps(i) for i in indices])
 
 
-def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int) -> MotionStream:
+def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int,
+           samples: int) -> MotionStream:
     w = preset.world
     return MotionStream(ShapesWorld(size=w.image_size, seed=data_seed), batch_size, w.frames, w.fps_range, position)
 

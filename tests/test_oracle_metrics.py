@@ -95,3 +95,17 @@ def test_eval_prompts_come_in_three_groups():
         assert all(len(o) == (2 if group == "two objects" else 1) for o in objects)
         pairs = {(o[0]["color"], o[0]["shape"]) for o in objects}
         assert pairs <= set(HELD_OUT_PAIRS) if group == "held-out" else not pairs & set(HELD_OUT_PAIRS)
+
+
+def test_clip_frames_for_the_oracle_keep_one_object_per_cell():
+    from mav_lite.oracle import cell, clip_frame
+
+    assert [cell(0.1, 0.9), cell(0.5, 0.5), cell(0.99, 0.01), cell(1.2, -0.1)] == \
+        ["bottom left", "center", "top right", "top right"]
+    world = ShapesWorld(size=16, seed=0)
+    for i in range(20):
+        image, scene = clip_frame(world, i)
+        positions = [o["position"] for o in scene["objects"]]
+        assert image.shape == (3, 16, 16) and len(set(positions)) == len(positions)
+        assert positions == [cell(o["x"], o["y"]) for o in scene["objects"]]
+    assert torch.equal(clip_frame(world, 3)[0], clip_frame(world, 3)[0])

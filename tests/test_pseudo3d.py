@@ -55,13 +55,13 @@ def test_attn_p3d_starts_as_spatial_attention_and_orders_frames():
     assert not torch.allclose(out, flipped, atol=1e-3)
 
 
-def image_unet() -> UNet:
-    return randomized(UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=6, cond_map=4))
+def image_unet(cond_tokens: int = 0) -> UNet:
+    return randomized(UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=6, cond_map=4, cond_tokens=cond_tokens))
 
 
-@pytest.mark.parametrize("frames", [1, 3, 4])
-def test_inflated_unet_equals_the_image_unet_frame_by_frame(frames):
-    d = image_unet()
+@pytest.mark.parametrize("frames,cond_tokens", [(1, 0), (3, 0), (4, 0), (3, 2)])
+def test_inflated_unet_equals_the_image_unet_frame_by_frame(frames, cond_tokens):
+    d = image_unet(cond_tokens)
     dt = inflate(d, max_frames=8)
     video, t, cond = torch.randn(2, 3, frames, 16, 16), torch.tensor([10, 900]), torch.randn(2, 6)
     expected = per_frame_loop(lambda f: d(f, t, cond=cond), video)
@@ -95,7 +95,7 @@ def test_the_same_architecture_from_scratch_rebuilds_from_its_config():
     dt = inflate(image_unet())
     again = VideoUNet(**dt.config)
     assert again.config == dt.config
-    assert [n for n, _ in again.named_parameters()] == [n for n, _ in dt.named_parameters()]
+    assert [(n, p.shape) for n, p in again.named_parameters()] == [(n, p.shape) for n, p in dt.named_parameters()]
 
 
 def test_fps_moves_the_output_once_its_embedding_is_trained():
@@ -119,8 +119,14 @@ def test_bad_video_inputs_raise_clear_errors():
         dt(torch.randn(1, 3, 2, 16, 16), t)
     with pytest.raises(ValueError, match="expected a video"):
         dt(torch.randn(3, 16, 16), t)
-    with pytest.raises(ValueError, match="fps must be positive"):
+    with pytest.raises(ValueError, match="fps must be positive, one per sample"):
         dt(torch.randn(1, 3, 2, 16, 16), t, fps=torch.tensor([0.0]))
+    with pytest.raises(ValueError, match="one per sample"):
+        dt(torch.randn(2, 3, 2, 16, 16), torch.tensor([1, 2]), fps=8.0)
+    with pytest.raises(ValueError, match="images have no fps"):
+        dt(torch.randn(1, 3, 16, 16), t, fps=torch.tensor([8.0]))
+    with pytest.raises(ValueError, match="temporal kernel must be odd"):
+        Conv_P3D(3, 3, 3, padding=1, temporal_kernel=2)
     with pytest.raises(ValueError, match="already a video U-Net"):
         inflate(dt)
     with pytest.raises(ValueError, match="no fps conditioning"):

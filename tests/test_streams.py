@@ -33,7 +33,9 @@ def test_the_fps_curriculum_starts_high_and_opens_to_the_whole_range():
     stream = ClipStream(world, batch_size=32, frames=2, fps=(1, 30), curriculum=64)
     batches = iter(stream)
     first, second, third = (next(batches)[1] for _ in range(3))
-    assert first.min() >= 16 and second.min() >= 2  # floor 30 -> 15.5 over clips 0-31, -> 1.9 by clip 63
-    assert third.min() < 10 and third.max() > 20  # after 64 clips: anywhere in 1..30
-    assert [stream.fps_floor(i) for i in (0, 32, 64, 1000)] == [30, 16, 1, 1]
+    floors = [stream.fps_floor(i) for i in range(96)]
+    assert floors[0] == 30 and floors[32] == 5 and floors[64:] == [1] * 32  # 30 * (1/30)^(i/64)
+    assert floors == sorted(floors, reverse=True)
+    assert all(f >= floor for f, floor in zip(torch.cat([first, second, third]).tolist(), floors))
+    assert first.min() >= 6 and third.min() < 10 and third.max() > 20  # later: anywhere in 1..30
     assert torch.equal(next(iter(ClipStream(world, batch_size=32, frames=2, fps=(1, 30), curriculum=64)))[1], first)

@@ -46,6 +46,13 @@ def test_a_d_of_another_preset_is_refused_with_the_command_to_make_one():
         build(get_preset("ci"), options())  # the reference D belongs to the cpu preset
     with pytest.raises(ValueError, match="start must be one of"):
         build(get_preset("ci"), options(start="pretrained"))
+    with pytest.raises(ValueError, match="would stay random"):
+        build(get_preset("ci"), options(start="scratch", train="temporal"))
+
+
+def test_d_t_must_share_the_recipe_of_the_d_it_inflates(image_decoder):
+    with pytest.raises(ValueError, match="prediction='v' \\(D\\^t: 'eps'\\)"):
+        build(get_preset("ci"), options(decoder=str(image_decoder), prediction="eps"))
 
 
 def test_training_only_the_temporal_layers_keeps_d_frozen(image_decoder, tmp_path):

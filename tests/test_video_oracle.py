@@ -57,3 +57,12 @@ def test_temporal_consistency_catches_an_object_that_changes():
     changed = still.clone()
     changed[:, 2] = images[one[1]]  # another object in frame 2
     assert temporal_consistency(oracle, torch.stack([still, changed])).tolist() == [True, False]
+
+
+def test_temporal_consistency_counts_objects_too():
+    class Reader:  # an oracle that reads one red circle, then two
+        def read(self, frames):
+            one = {"count": 1, "objects": [{"color": "red", "shape": "circle"}]}
+            return [one, one, {"count": 2, "objects": one["objects"] * 2}, one] + [one] * 4
+
+    assert temporal_consistency(Reader(), torch.zeros(2, 3, 4, 8, 8)).tolist() == [False, True]
