@@ -63,3 +63,64 @@ def text_to_image_report(pipe, oracle, n: int = 64, seed: int = 0, batch: int = 
     report["fid"] = fid_lite(oracle, real, generated)
     report["fid_floor"] = fid_lite(oracle, real, floor_images)
     return report
+
+
+# issue 5's quality goals for base clips (D^t), per group
+VIDEO_GOALS = {"one object": {"color": 0.95, "shape": 0.90, "same_object": 0.90, "plausible": 0.90},
+               "two objects": {"binding_every_frame": 0.80}}
+
+
+def _frames(videos: torch.Tensor) -> torch.Tensor:
+    return videos.transpose(1, 2).flatten(0, 1)  # (B, 3, T, H, W) -> (B T, 3, H, W), the frames of a clip adjacent
+
+
+def eval_clips(n: int, size: int, frames: int, fps: float, seed: int = EVAL_SEED) -> torch.Tensor:
+    """n real unlabeled clips (n, 3, frames, size, size) from a world no training run reads: FVD-lite's reference."""
+    return ShapesWorld(size=size, seed=seed).videos(range(n), frames, fps)[0]
+
+
+def text_to_video_report(pipe, oracle, video_oracle, n: int = 32, seed: int = 0, batch: int = 16,
+                         fps_pair: tuple[float, float] = (4, 24), progress: bool = False, **sampling) -> dict:
+    """Base clips (D^t) for n prompts with one object and n with two, judged frame by frame:
+
+    - one object: colour and shape per frame (share of frames), the same object in every frame and
+      plausible motion (share of clips, metrics.plausible_motion), with the same figures for real clips;
+    - two objects: binding in every frame (share of clips);
+    - motion per frame at the two fps of `fps_pair` for the one-object prompts, and their ratio;
+    - FVD-lite of all clips at the preset's fps against as many real clips, beside the real-vs-real floor.
+
+    sampling: steps, guidance, prior_steps, prior_guidance for `pipe.text_to_video`.
+    """
+    from .metrics import attribute_accuracy, fvd_lite, motion_per_frame, plausible_motion, temporal_consistency
+
+    w = pipe.preset.world
+    scenes = eval_scenes(n, pipe.image_size)
+
+    def generate(captions, fps):
+        return torch.cat([pipe.text_to_video(captions[i:i + batch], seed=seed + i, fps=fps, progress=progress,
+                                             **sampling).videos for i in range(0, n, batch)]).cpu()
+
+    start = time.perf_counter()
+    report, clips = {"n": n, "fps": w.fps, "frames": w.frames}, {}
+    for group in ("one object", "two objects"):
+        clips[group] = generate(scenes[group][1], w.fps)
+        per_frame = [c for c in scenes[group][1] for _ in range(w.frames)]
+        accuracy = attribute_accuracy(oracle, _frames(clips[group]), per_frame)
+        report[group] = {k: accuracy[k] for k in ("color", "shape") if k in accuracy}
+        report[group]["same_object"] = temporal_consistency(oracle, clips[group]).float().mean().item()
+        report[group]["plausible"] = plausible_motion(oracle, clips[group]).float().mean().item()
+    report["seconds_per_clip"] = (time.perf_counter() - start) / (2 * n)
+    every_frame = [attribute_accuracy(oracle, clip.transpose(0, 1), [caption] * w.frames)["binding"] == 1
+                   for clip, caption in zip(clips["two objects"], scenes["two objects"][1])]
+    report["two objects"]["binding_every_frame"] = sum(every_frame) / n
+    real = eval_clips(2 * n, pipe.image_size, w.frames, w.fps)
+    report["real"] = {"same_object": temporal_consistency(oracle, real).float().mean().item(),
+                      "plausible": plausible_motion(oracle, real).float().mean().item()}
+    slow, fast = fps_pair
+    motion = {fps: motion_per_frame(generate(scenes["one object"][1], fps)).nanmean().item() for fps in fps_pair}
+    report["motion"] = {f"fps {slow:g}": motion[slow], f"fps {fast:g}": motion[fast], "ratio": motion[slow] / motion[fast]}
+    generated = torch.cat([clips["one object"], clips["two objects"]])
+    report["fvd"] = fvd_lite(video_oracle, real, generated)
+    report["fvd_floor"] = fvd_lite(video_oracle, real, eval_clips(2 * n, pipe.image_size, w.frames, w.fps,
+                                                                  EVAL_SEED + 1))
+    return report

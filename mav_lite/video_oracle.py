@@ -100,7 +100,7 @@ class MotionStream(ClipStream):
     """Batches of (clips (B, 3, T, H, W), their attribute dicts): the motion oracle's ground truth."""
 
     def _batch(self, indices):
-        return self.world.videos(indices, self.frames, [self._fps(i) for i in indices])
+        return self.world.videos(indices, self.frames, [self.fps_of(i) for i in indices])
 
 
 def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int,

@@ -78,11 +78,12 @@ class ClipStream(_Stream):
         opened = min(1.0, index / self.curriculum) if self.curriculum else 1.0
         return round(high * (low / high) ** opened)
 
-    def _fps(self, index: int) -> int:
+    def fps_of(self, index: int) -> int:
+        """The fps of clip `index` (drawn from the range, above the curriculum's floor)."""
         rng = np.random.default_rng([self.world.seed, 100, index])
         return int(rng.integers(self.fps_floor(index), self.fps_range[1] + 1))
 
     def _batch(self, indices):
-        fps = [self._fps(i) for i in indices]
+        fps = [self.fps_of(i) for i in indices]
         videos, _ = self.world.videos(indices, self.frames, fps)
         return videos, torch.tensor(fps, dtype=torch.float32)
