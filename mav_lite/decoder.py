@@ -30,7 +30,7 @@ from .data import ShapesWorld
 from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
-OPTIONS = {"clip": None, "cond_tokens": 0, "drop_prob": 0.1, "prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0}
+OPTIONS = {"clip": None, "drop_prob": 0.1, "prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0}
 SCHEDULE = "cosine"
 
 
@@ -54,7 +54,7 @@ def build(preset: Preset, options: dict) -> UNet:
     cond_dim = frozen_clip(options["clip"]).config["embed_dim"]
     bottleneck = preset.world.image_size // 2 ** (len(d.channel_mults) - 1)
     return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks, cond_dim=cond_dim,
-                cond_map=bottleneck, cond_tokens=options["cond_tokens"])
+                cond_map=bottleneck)
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:

@@ -103,34 +103,6 @@ class SpatialAttention(nn.Module):
         return per_frame(self.attend, x)
 
 
-class CrossAttention(nn.Module):
-    """Each pixel of each frame attends to the condition's tokens (unCLIP feeds the CLIP embedding to
-    its decoder as extra tokens), on a residual branch whose output projection starts at zero."""
-
-    def __init__(self, channels: int, token_dim: int, heads: int = 4):
-        super().__init__()
-        self.heads = heads
-        self.norm = norm(channels)
-        self.q = nn.Linear(channels, channels)
-        self.kv = nn.Linear(token_dim, 2 * channels)
-        self.out = nn.Linear(channels, channels)
-        nn.init.zeros_(self.out.weight), nn.init.zeros_(self.out.bias)
-
-    def attend(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """x (N, C, H, W), tokens (N, K, D) -> (N, C, H, W)"""
-        h, w = x.shape[-2:]
-        q = rearrange(self.q(rearrange(self.norm(x), "n c h w -> n (h w) c")), "n l (heads d) -> n heads l d",
-                      heads=self.heads)
-        k, v = rearrange(self.kv(tokens), "n k (two heads d) -> two n heads k d", two=2, heads=self.heads)
-        y = self.out(rearrange(F.scaled_dot_product_attention(q, k, v), "n heads l d -> n l (heads d)"))
-        return x + rearrange(y, "n (h w) c -> n c h w", h=h, w=w)
-
-    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 5:  # every frame of a clip reads the same tokens
-            tokens = tokens.repeat_interleave(x.shape[2], dim=0)  # (B T, K, D), frames of a clip adjacent
-        return per_frame(lambda f: self.attend(f, tokens), x)
-
-
 class Downsample(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
@@ -152,18 +124,10 @@ class Upsample(nn.Module):
 class Level(nn.Module):
     """One resolution of the U-Net: residual blocks, each followed by attention where asked."""
 
-    def __init__(self, channels_in: list[int], c_out: int, emb_dim: int, attention: bool, heads: int,
-                 token_dim: int = 0):
+    def __init__(self, channels_in: list[int], c_out: int, emb_dim: int, attention: bool, heads: int):
         super().__init__()
         self.blocks = nn.ModuleList(ResBlock(c, c_out, emb_dim) for c in channels_in)
         self.attns = nn.ModuleList(SpatialAttention(c_out, heads) if attention else nn.Identity() for _ in channels_in)
-        self.crosses = nn.ModuleList(CrossAttention(c_out, token_dim, heads) for _ in channels_in) \
-            if attention and token_dim else None
-
-    def layer(self, i: int, h: torch.Tensor, emb: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
-        """Residual block i, then its attention (and cross-attention to the condition's tokens)."""
-        h = self.attns[i](self.blocks[i](h, emb))
-        return h if self.crosses is None else self.crosses[i](h, tokens)
 
 
 class UNet(nn.Module):
@@ -174,34 +138,28 @@ class UNet(nn.Module):
     cond_dim: size of the conditioning vector (0: unconditional); cond_map: side of a spatial map the
     condition is also projected to and added at the bottleneck (0: none; D uses it, so the embedding
     can say *where* as directly as it says *what*); extra_channels: channels a stage concatenates to
-    the input (`concat=` in forward); cond_tokens: number of tokens the condition is also projected to,
-    which every attention level reads by cross-attention (0: none; lets each place pick its own
-    object out of the embedding); fps_cond: also condition on frames per second (D^t, `fps=` in
+    the input (`concat=` in forward); fps_cond: also condition on frames per second (D^t, `fps=` in
     forward), through an MLP whose last layer starts at zero, so it changes nothing at first.
     """
 
     def __init__(self, channels: int = 32, channel_mults: tuple[int, ...] = (1, 2, 2),
                  attention_levels: tuple[int, ...] = (2,), res_blocks: int = 2, cond_dim: int = 0,
                  cond_map: int = 0, extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3,
-                 heads: int = 4, cond_tokens: int = 0, fps_cond: bool = False):
+                 heads: int = 4, fps_cond: bool = False):
         super().__init__()
         self.config = dict(channels=channels, channel_mults=tuple(channel_mults),
                            attention_levels=tuple(attention_levels), res_blocks=res_blocks, cond_dim=cond_dim,
                            cond_map=cond_map, extra_channels=extra_channels, in_channels=in_channels,
-                           out_channels=out_channels, heads=heads, cond_tokens=cond_tokens,
-                           fps_cond=fps_cond)
+                           out_channels=out_channels, heads=heads, fps_cond=fps_cond)
         if any(not 0 <= a < len(channel_mults) for a in attention_levels):
             raise ValueError(f"attention_levels {attention_levels} must be in 0..{len(channel_mults) - 1}")
-        if (cond_map or cond_tokens) and not cond_dim:
-            raise ValueError("cond_map and cond_tokens need a condition (cond_dim > 0)")
+        if cond_map and not cond_dim:
+            raise ValueError("cond_map needs a condition (cond_dim > 0)")
         emb_dim = 4 * channels
         self.time_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         if cond_dim:
             self.cond_proj = nn.Linear(cond_dim, emb_dim)
             self.null_cond = nn.Parameter(torch.zeros(cond_dim))  # the "no condition" of classifier-free guidance
-        token_dim = emb_dim if cond_tokens else 0
-        if cond_tokens:
-            self.cond_tokens = nn.Linear(cond_dim, cond_tokens * token_dim)
         if fps_cond:
             self.fps_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
             nn.init.zeros_(self.fps_mlp[2].weight), nn.init.zeros_(self.fps_mlp[2].bias)
@@ -211,8 +169,7 @@ class UNet(nn.Module):
         skips, c = [channels], channels
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         for i, w in enumerate(widths):
-            self.down.append(Level([c] + [w] * (res_blocks - 1), w, emb_dim, i in attention_levels, heads,
-                                   token_dim))
+            self.down.append(Level([c] + [w] * (res_blocks - 1), w, emb_dim, i in attention_levels, heads))
             skips += [w] * res_blocks
             c = w
             last = i == len(widths) - 1
@@ -222,16 +179,14 @@ class UNet(nn.Module):
         if cond_map:
             self.cond_map = nn.Linear(cond_dim, c * cond_map * cond_map)
         self.mid1, self.mid_attn = ResBlock(c, c, emb_dim), SpatialAttention(c, heads)
-        self.mid_cross = CrossAttention(c, token_dim, heads) if token_dim else None
         self.mid2 = ResBlock(c, c, emb_dim)
-
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, w in reversed(list(enumerate(widths))):
             ins = []
             for _ in range(res_blocks + 1):
                 ins.append(c + skips.pop())
                 c = w
-            self.up.append(Level(ins, w, emb_dim, i in attention_levels, heads, token_dim))
+            self.up.append(Level(ins, w, emb_dim, i in attention_levels, heads))
             self.upsample.append(Upsample(w) if i else nn.Identity())
         self.out_norm, self.out_conv = norm(c), Conv2d(c, out_channels, 3, padding=1)
         nn.init.zeros_(self.out_conv.weight), nn.init.zeros_(self.out_conv.bias)
@@ -257,11 +212,6 @@ class UNet(nn.Module):
         if m.shape[-2:] != like.shape[-2:]:
             m = F.interpolate(m, size=like.shape[-2:], mode="bilinear", align_corners=False)
         return m if like.ndim == 4 else m[:, :, None]
-
-    def condition_tokens(self, cond: torch.Tensor) -> torch.Tensor:
-        """The condition as (B, cond_tokens, emb_dim) tokens for cross-attention, each normalized."""
-        tokens = rearrange(self.cond_tokens(cond), "b (k d) -> b k d", k=self.config["cond_tokens"])
-        return F.layer_norm(tokens, tokens.shape[-1:])
 
     def fps_embedding(self, fps: torch.Tensor) -> torch.Tensor:
         """(B,) frames per second -> (B, emb_dim); sinusoids of log2(fps), so 2 -> 4 fps is as far apart as 12 -> 24."""
@@ -291,24 +241,20 @@ class UNet(nn.Module):
             if fps.shape != t.shape or (fps <= 0).any():
                 raise ValueError(f"fps must be positive, one per sample ({len(t)}), got {fps.tolist()}")
             emb = emb + self.fps_embedding(fps)
-        tokens = self.condition_tokens(cond) if self.config["cond_tokens"] else None
         h = self.stem(x)
         skips = [h]
         for level, down in zip(self.down, self.downsample):
-            for i in range(len(level.blocks)):
-                h = level.layer(i, h, emb, tokens)
+            for block, attn in zip(level.blocks, level.attns):
+                h = attn(block(h, emb))
                 skips.append(h)
             if not isinstance(down, nn.Identity):
                 h = down(h)
                 skips.append(h)
         if self.config["cond_map"]:
             h = h + self.spatial_condition(cond, h)
-        h = self.mid_attn(self.mid1(h, emb))
-        if self.mid_cross is not None:
-            h = self.mid_cross(h, tokens)
-        h = self.mid2(h, emb)
+        h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
         for level, up in zip(self.up, self.upsample):
-            for i in range(len(level.blocks)):
-                h = level.layer(i, torch.cat([h, skips.pop()], dim=1), emb, tokens)  # skip connection
+            for block, attn in zip(level.blocks, level.attns):
+                h = attn(block(torch.cat([h, skips.pop()], dim=1), emb))  # skip connection
             h = up(h)
         return self.out_conv(F.silu(self.out_norm(h)))

@@ -55,13 +55,13 @@ def test_attn_p3d_starts_as_spatial_attention_and_orders_frames():
     assert not torch.allclose(out, flipped, atol=1e-3)
 
 
-def image_unet(cond_tokens: int = 0) -> UNet:
-    return randomized(UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=6, cond_map=4, cond_tokens=cond_tokens))
+def image_unet() -> UNet:
+    return randomized(UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=6, cond_map=4))
 
 
-@pytest.mark.parametrize("frames,cond_tokens", [(1, 0), (3, 0), (4, 0), (3, 2)])
-def test_inflated_unet_equals_the_image_unet_frame_by_frame(frames, cond_tokens):
-    d = image_unet(cond_tokens)
+@pytest.mark.parametrize("frames", [1, 3, 4])
+def test_inflated_unet_equals_the_image_unet_frame_by_frame(frames):
+    d = image_unet()
     dt = inflate(d, max_frames=8)
     video, t, cond = torch.randn(2, 3, frames, 16, 16), torch.tensor([10, 900]), torch.randn(2, 6)
     expected = per_frame_loop(lambda f: d(f, t, cond=cond), video)

@@ -55,7 +55,7 @@ def test_dropped_or_missing_conditions_use_the_null_condition():
 
 
 def test_bad_inputs_raise_clear_errors():
-    with pytest.raises(ValueError, match="cond_map and cond_tokens need a condition"):
+    with pytest.raises(ValueError, match="cond_map needs a condition"):
         UNet(8, (1, 2), (1,), res_blocks=1, cond_map=4)
     with pytest.raises(ValueError, match="attention_levels"):
         UNet(8, (1, 2), (2,), res_blocks=1)

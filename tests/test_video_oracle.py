@@ -66,3 +66,20 @@ def test_temporal_consistency_counts_objects_too():
             return [one, one, {"count": 2, "objects": one["objects"] * 2}, one] + [one] * 4
 
     assert temporal_consistency(Reader(), torch.zeros(2, 3, 4, 8, 8)).tolist() == [False, True]
+
+
+def test_reference_motion_oracle_reads_real_clips():
+    video_oracle = load_pretrained("video_oracle")[0]
+    videos, attrs = ShapesWorld(size=32, seed=11).videos(range(128), frames=8, fps=[2, 8, 24, 4] * 32)
+    accuracy = video_oracle.accuracy(videos, attrs)
+    assert accuracy["motions"] >= 0.8 and accuracy["direction"] >= 0.8 and accuracy["fps_factor"] <= 1.3, accuracy
+    readings = video_oracle.read(videos[:4])
+    assert all(set(r) == {"motions", "direction", "fps"} and r["fps"] > 0 for r in readings)
+
+
+def test_fvd_lite_sees_time_where_fid_cannot():
+    video_oracle = load_pretrained("video_oracle")[0]
+    videos, _ = ShapesWorld(size=32, seed=12).videos(range(128), frames=8, fps=8)
+    a, b = videos[:64], videos[64:]
+    shuffled = b[:, :, torch.randperm(8, generator=torch.Generator().manual_seed(0))]  # the same frames, out of order
+    assert fvd_lite(video_oracle, a, shuffled) > 2 * fvd_lite(video_oracle, a, b)
