@@ -107,6 +107,15 @@ def test_text_to_video_makes_reproducible_base_clips(image_decoder, tmp_path):
     assert pipe.text_to_video("a red circle", frames=3, **fast).video.shape == (3, 3, 16, 16)
     with pytest.raises(ValueError, match="fps must be positive"):
         pipe.text_to_video("a red circle", fps=0, **fast)
+    from mav_lite.checkpoints import load_pretrained
+    from mav_lite.evaluation import VIDEO_GOALS, text_to_video_report
+    from mav_lite.video_oracle import VideoOracle
+
+    report = text_to_video_report(pipe, load_pretrained("oracle")[0], VideoOracle(16, 8), n=3, batch=2, steps=2,
+                                  prior_steps=2)
+    for group, goals in VIDEO_GOALS.items():
+        assert all(0 <= report[group][k] <= 1 for k in goals)
+    assert report["motion"]["ratio"] > 0 and report["fvd"] >= 0 and report["fvd_floor"] >= 0
     image_only = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", tmp_path / "prior", image_decoder)
     with pytest.raises(CheckpointError, match="mav-lite train video_decoder"):
         image_only.text_to_video("a red circle", **fast)
