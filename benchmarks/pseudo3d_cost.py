@@ -3,7 +3,8 @@
     python benchmarks/pseudo3d_cost.py [--preset cpu] [--batch 4] [--frames 8 16] [--repeats 5]
     pip install --no-deps make-a-video-pytorch==0.4.0      # for the peer's rows (lucidrains' SpaceTimeUnet)
 
-Three U-Nets, timed per training step (forward + backward + AdamW) on clips of batch x frames at
+First one layer: a Conv_P3D against a 3x3x3 Conv3d of the same width, forward and backward, at
+the widths and resolutions of the preset's D. Then three U-Nets, timed per training step (forward + backward + AdamW) on clips of batch x frames at
 the preset's base resolution, in fp32:
 
 - pseudo-3D: a VideoUNet with the widths of the preset's D (each 3x3 conv followed by a 1D
@@ -74,6 +75,11 @@ def peer(params: int):
     return build(best)
 
 
+def layer_ms(layer: nn.Module, batch: int, channels: int, frames: int, size: int, repeats: int) -> float:
+    x = torch.randn(batch, channels, frames, size, size, requires_grad=True)
+    return time_ms(lambda: layer(x).sum().backward(), torch.device("cpu"), repeats)
+
+
 def step_ms(model: nn.Module, batch: int, frames: int, size: int, repeats: int, fps: bool) -> float:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randn(batch, 3, frames, size, size)
@@ -100,6 +106,18 @@ def main() -> None:
     size = preset.world.image_size
     print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
           f"preset {preset.name}, batch {args.batch} @{size}^2, fp32, ms per training step (median of {args.repeats})")
+    d = preset.decoder
+    print("\n| layer | width | resolution | " + " | ".join(f"{f} frames" for f in args.frames) + " | pseudo-3D / full |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in args.frames) + " | --- |")
+    for level, mult in enumerate(d.channel_mults):
+        c, side = d.channels * mult, size // 2 ** level
+        p3d = Conv_P3D(c, c, 3, padding=1)
+        layers = {"Conv_P3D": p3d, "Conv3d 3x3x3": FullConv3d(p3d)}
+        ms = {name: [layer_ms(layer, args.batch, c, f, side, args.repeats) for f in args.frames]
+              for name, layer in layers.items()}
+        for name, values in ms.items():
+            ratio = "" if name == "Conv_P3D" else " / ".join(f"{p / v:.2f}x" for p, v in zip(ms["Conv_P3D"], values))
+            print(f"| {name} | {c} | {side}² | " + " | ".join(f"{v:.1f} ms" for v in values) + f" | {ratio} |")
     print("\n| U-Net | params | " + " | ".join(f"{f} frames" for f in args.frames) + " | vs pseudo-3D |")
     print("| --- | --- | " + " | ".join("---" for _ in args.frames) + " | --- |")
     max_frames = max(args.frames)
