@@ -1,7 +1,7 @@
 """The `mav-lite` command (also `python -m mav_lite`).
 
     mav-lite info                                  # setup check: versions, device, preset, ffmpeg
-    mav-lite demo --out outputs                    # a first video, as MP4 and GIF
+    mav-lite demo --out outputs                    # a first generated video (text to video), as MP4 and GIF
     mav-lite notebook notebooks/01_shapes_world.ipynb --preset cpu   # re-run and save with outputs
     mav-lite train unconditional --preset cpu --steps 1500 --out runs/uncond   # train a stage (--resume)
     mav-lite publish runs/uncond                   # its weights become the reference in data/checkpoints
@@ -25,26 +25,24 @@ def _info(args) -> None:
         print(f"{key:>15}: {value}")
 
 
+DEMO_PROMPTS = ("a large red circle", "a large blue star", "a large yellow square", "a green heart")
+
+
 def first_video(out: Path, preset_name: str | None = None) -> list[Path]:
-    """Four Shapes World clips, one per motion, tiled 2x2 and saved as MP4 and GIF."""
+    """Text to video with the reference chain (C_x -> P -> D^t): four prompts, tiled 2x2, saved as MP4 and GIF."""
+    from . import MakeAVideoLite
     from .config import get_preset
-    from .data import ShapesWorld
     from .viz import save_video, video_grid
 
     preset = get_preset(preset_name)
     print(preset.summary())
-    world = ShapesWorld(size=64, seed=0, max_objects=1)
-    clips, index, seen = [], 0, set()
-    while len(clips) < 4:  # the first clip of each kind of motion
-        video, caption, attrs = world.eval_clip(index, frames=16, fps=preset.world.fps)
-        index += 1
-        motion = attrs["objects"][0]["motion"]
-        if motion not in seen:
-            seen.add(motion)
-            clips.append(video)
-            print(f"  {motion:>8}: {caption}")
-    grid = video_grid(clips, ncols=2)  # (3, 16, 128, 128)
-    return [save_video(grid, out / f"first_video{ext}", fps=preset.world.fps, height=256) for ext in (".mp4", ".gif")]
+    pipe = MakeAVideoLite.from_pretrained()
+    result = pipe.text_to_video(list(DEMO_PROMPTS), seed=0, steps=preset.video.sample_steps,
+                                prior_steps=preset.prior.sample_steps, progress=False)
+    for prompt in DEMO_PROMPTS:
+        print(f"  {prompt}")
+    grid = video_grid(list(result.videos), ncols=2)  # (3, T, 2H, 2W)
+    return [save_video(grid, out / f"first_video{ext}", fps=result.fps, height=256) for ext in (".mp4", ".gif")]
 
 
 def _demo(args) -> None:
@@ -85,7 +83,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mav-lite", description="Make-A-Video, rebuilt at laptop scale.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="setup check: versions, device, preset, ffmpeg").set_defaults(run=_info)
-    demo = sub.add_parser("demo", help="make a first video (MP4 and GIF)",
+    demo = sub.add_parser("demo", help="generate a first video from text with the reference weights (MP4 and GIF)",
                           epilog="example: mav-lite demo --out outputs")
     demo.add_argument("--out", default="outputs", help="folder for the video files (default: outputs)")
     demo.add_argument("--preset", default=None, help="ci, cpu, gpu or paper (default: $MAV_LITE_PROFILE)")
