@@ -197,6 +197,7 @@ class Trainer:
         ckpt.save_json({"step": step, "data_position": self._position(step, 0), "param_groups": groups,
                         "history": history}, tmp / "state.json")
         if final.exists():
+            shutil.rmtree(old, ignore_errors=True)  # a kill during the last save's clean-up can leave it behind
             final.rename(old)
         tmp.rename(final)  # the switch: a kill before it keeps the old checkpoint, see _recover
         shutil.rmtree(old, ignore_errors=True)

@@ -119,3 +119,16 @@ def test_init_starts_from_another_runs_weights(tmp_path):
     assert f"--init {tmp_path / 'first'}" in card["command"] and card["identity"]["init"] == str(tmp_path / "first")
     with pytest.raises(CheckpointError, match="stage 'unconditional', not 'oracle'"):
         train("oracle", "ci", tmp_path / "wrong", progress=False, steps=1, init=tmp_path / "first", **FAST)
+
+
+def test_a_leftover_old_checkpoint_does_not_stop_a_resumed_run(tmp_path):
+    """A kill during a save's clean-up leaves checkpoint.old beside checkpoint; the next save must replace it."""
+    from mav_lite.train import train
+
+    quiet = dict(progress=False, sample_every=1000, val_every=1000, precision="no", save_every=2)
+    train("unconditional", "ci", tmp_path / "run", steps=2, lr=1e-3, warmup=1, **quiet)
+    leftover = tmp_path / "run" / "checkpoint.old"
+    leftover.mkdir()
+    (leftover / "model.safetensors").write_bytes(b"half deleted")
+    run = train("unconditional", "ci", tmp_path / "run", steps=4, lr=1e-3, warmup=1, resume=True, **quiet)
+    assert run.history["step"][-1] == 4 and not leftover.exists()
