@@ -15,7 +15,8 @@ import time
 import torch
 
 from .data import ShapesWorld
-from .metrics import attribute_accuracy, clipsim_lite, fid_lite
+from .metrics import (attribute_accuracy, clip_frames, clipsim_lite, fid_lite, fvd_lite, motion_per_frame,
+                      plausible_motion, temporal_consistency)
 
 GROUPS = ("one object", "two objects", "held-out")
 # issue 4's quality goals: the share of images the oracle must read right, per group and request
@@ -70,10 +71,6 @@ VIDEO_GOALS = {"one object": {"color": 0.95, "shape": 0.90, "same_object": 0.90,
                "two objects": {"binding_every_frame": 0.80}}
 
 
-def _frames(videos: torch.Tensor) -> torch.Tensor:
-    return videos.transpose(1, 2).flatten(0, 1)  # (B, 3, T, H, W) -> (B T, 3, H, W), the frames of a clip adjacent
-
-
 def eval_clips(n: int, size: int, frames: int, fps: float, seed: int = EVAL_SEED) -> torch.Tensor:
     """n real unlabeled clips (n, 3, frames, size, size) from a world no training run reads: FVD-lite's reference."""
     return ShapesWorld(size=size, seed=seed).videos(range(n), frames, fps)[0]
@@ -91,8 +88,6 @@ def text_to_video_report(pipe, oracle, video_oracle, n: int = 32, seed: int = 0,
 
     sampling: steps, guidance, prior_steps, prior_guidance for `pipe.text_to_video`.
     """
-    from .metrics import attribute_accuracy, fvd_lite, motion_per_frame, plausible_motion, temporal_consistency
-
     w = pipe.preset.world
     scenes = eval_scenes(n, pipe.image_size)
 
@@ -105,7 +100,7 @@ def text_to_video_report(pipe, oracle, video_oracle, n: int = 32, seed: int = 0,
     for group in ("one object", "two objects"):
         clips[group] = generate(scenes[group][1], w.fps)
         per_frame = [c for c in scenes[group][1] for _ in range(w.frames)]
-        accuracy = attribute_accuracy(oracle, _frames(clips[group]), per_frame)
+        accuracy = attribute_accuracy(oracle, clip_frames(clips[group]), per_frame)
         report[group] = {k: accuracy[k] for k in ("color", "shape") if k in accuracy}
         report[group]["same_object"] = temporal_consistency(oracle, clips[group]).float().mean().item()
         report[group]["plausible"] = plausible_motion(oracle, clips[group]).float().mean().item()

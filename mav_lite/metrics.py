@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 
 from .data import parse_caption
 
@@ -35,6 +36,11 @@ def _check_images(images: torch.Tensor) -> None:
 def _check_videos(videos: torch.Tensor) -> None:
     if videos.ndim != 5 or videos.shape[1] != 3:
         raise ValueError(f"expected clips of shape (B, 3, T, H, W), got {tuple(videos.shape)}")
+
+
+def clip_frames(videos: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) -> (B T, 3, H, W): every frame as an image, the frames of a clip adjacent."""
+    return rearrange(videos, "b c t h w -> (b t) c h w")
 
 
 def background_mask(images: torch.Tensor, tolerance: float = 0.08) -> torch.Tensor:
@@ -54,7 +60,7 @@ def centroid_track(videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     (B, T, 2) as (x, y) in image widths (NaN in an empty frame), and its area (B, T) as a share of the frame."""
     _check_videos(videos)
     b, _, frames, height, width = videos.shape
-    mask = (~background_mask(videos.transpose(1, 2).flatten(0, 1))).float().view(b, frames, height, width)
+    mask = (~background_mask(clip_frames(videos))).float().view(b, frames, height, width)
     area = mask.sum(dim=(2, 3))
     ys = (torch.arange(height, dtype=torch.float32) + 0.5) / width
     xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width
@@ -155,7 +161,7 @@ def temporal_consistency(oracle, videos: torch.Tensor) -> torch.Tensor:
     pairs) in every frame: nothing appears, vanishes or turns into another shape or colour."""
     _check_videos(videos)
     frames = videos.shape[2]
-    readings = oracle.read(videos.transpose(1, 2).flatten(0, 1))  # clip-major: frames of a clip adjacent
+    readings = oracle.read(clip_frames(videos))
     pairs = [(r["count"], tuple(sorted((o["color"], o["shape"]) for o in r["objects"]))) for r in readings]
     return torch.tensor([len(set(pairs[i * frames:(i + 1) * frames])) == 1 for i in range(len(videos))])
 

@@ -31,6 +31,7 @@ from .data import ClipStream, ShapesWorld
 from .decoder import OPTIONS as IMAGE_OPTIONS
 from .decoder import SCHEDULE, conditioned_loss
 from .decoder import build as build_image_decoder
+from .metrics import clip_frames
 from .pseudo3d import VideoUNet, inflate, temporal_parameter_names
 from .train import Stage, register_stage
 
@@ -129,7 +130,7 @@ def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torc
     y_e = frozen_clip(options["clip"], str(device)).encode_image(conditioning_frame(videos).to(device))
     out = sample(model, y_e, w.frames, w.image_size, w.fps, preset.video.guidance, preset.video.sample_steps,
                  seed=seed, prediction=options["prediction"], timesteps=options["timesteps"])
-    return out.transpose(1, 2).flatten(0, 1)  # (clips * T, 3, H, W)
+    return clip_frames(out)  # one row of frames per clip
 
 
 register_stage(Stage(

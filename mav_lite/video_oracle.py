@@ -22,6 +22,7 @@ from torch import nn
 from .config import Preset
 from .data import ClipStream, ShapesWorld, resize_images
 from .data.vocab import DIRECTIONS, MOTIONS
+from .metrics import clip_frames
 from .train import Stage, register_stage
 
 
@@ -50,7 +51,7 @@ class VideoOracle(nn.Module):
             raise ValueError(f"expected clips of shape (B, 3, T, H, W) with T >= 2, got {tuple(videos.shape)}")
         b, _, frames = videos.shape[:3]
         device = self.heads["motions"].weight.device
-        frames_ = resize_images(videos.transpose(1, 2).flatten(0, 1).to(device, torch.float32), self.size)
+        frames_ = resize_images(clip_frames(videos).to(device, torch.float32), self.size)
         videos = frames_.unflatten(0, (b, frames)).transpose(1, 2)  # (B, 3, T, size, size)
         return self.neck(self.body(videos).mean(dim=(2, 3, 4)))
 
