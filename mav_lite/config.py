@@ -93,9 +93,11 @@ class InterpolationSizes:
     """Masked frame interpolation upF: T frames -> (T - 1) * frame_skip + 1 frames."""
 
     frame_skip: int
+    window: int  # frames upF trains on and fills at once; longer clips go in windows
     batch_size: int
     train_steps: int
     sample_steps: int
+    guidance: float
 
 
 @dataclass(frozen=True)
@@ -152,11 +154,13 @@ PRESETS: dict[str, Preset] = {
         clip=ClipSizes(embed_dim=32, width=32, layers=1, heads=2, context=32, batch_size=32, train_steps=150),
         oracle=OracleSizes(width=16, batch_size=32, train_steps=60),
         video_oracle=OracleSizes(width=8, batch_size=8, train_steps=30),
-        prior=PriorSizes(width=32, layers=1, heads=2, batch_size=32, train_steps=30, sample_steps=8, guidance=2.0),
+        prior=PriorSizes(width=32, layers=1, heads=2, batch_size=32, train_steps=30,
+                                         sample_steps=8, guidance=2.0),
         decoder=UNetSizes(channels=16, channel_mults=(1, 2), attention_levels=(1,), res_blocks=1, batch_size=16,
                           train_steps=100, sample_steps=8, guidance=3.0),
         video=VideoSizes(batch_size=2, train_steps=20, sample_steps=8, guidance=3.0),
-        interpolation=InterpolationSizes(frame_skip=2, batch_size=2, train_steps=20, sample_steps=8),
+        interpolation=InterpolationSizes(frame_skip=2, window=5, batch_size=2, train_steps=20,
+                                         sample_steps=8, guidance=2.0),
         sr_low=SuperResSizes(size_in=16, size_out=32, channels=16, channel_mults=(1, 2), batch_size=2,
                              train_steps=20, sample_steps=8),
         sr_high=SuperResSizes(size_in=32, size_out=64, channels=16, channel_mults=(1, 2), batch_size=4,
@@ -174,7 +178,8 @@ PRESETS: dict[str, Preset] = {
         decoder=UNetSizes(channels=32, channel_mults=(1, 2, 2), attention_levels=(2,), res_blocks=2, batch_size=32,
                           train_steps=1500, sample_steps=25, guidance=3.0),
         video=VideoSizes(batch_size=4, train_steps=1500, sample_steps=25, guidance=3.0),
-        interpolation=InterpolationSizes(frame_skip=4, batch_size=4, train_steps=1500, sample_steps=25),
+        interpolation=InterpolationSizes(frame_skip=4, window=9, batch_size=4, train_steps=1500,
+                                         sample_steps=25, guidance=2.0),
         sr_low=SuperResSizes(size_in=32, size_out=64, channels=32, channel_mults=(1, 2, 2), batch_size=2,
                              train_steps=1500, sample_steps=20),
         sr_high=SuperResSizes(size_in=64, size_out=128, channels=24, channel_mults=(1, 2, 2), batch_size=8,
@@ -192,7 +197,8 @@ PRESETS: dict[str, Preset] = {
         decoder=UNetSizes(channels=64, channel_mults=(1, 2, 2), attention_levels=(2,), res_blocks=2, batch_size=256,
                           train_steps=4500, sample_steps=50, guidance=3.0),
         video=VideoSizes(batch_size=32, train_steps=5000, sample_steps=50, guidance=3.0),
-        interpolation=InterpolationSizes(frame_skip=5, batch_size=32, train_steps=4000, sample_steps=50),
+        interpolation=InterpolationSizes(frame_skip=5, window=11, batch_size=32, train_steps=4000,
+                                         sample_steps=50, guidance=2.0),
         sr_low=SuperResSizes(size_in=32, size_out=128, channels=48, channel_mults=(1, 2, 2, 4), batch_size=8,
                              train_steps=4000, sample_steps=30),
         sr_high=SuperResSizes(size_in=128, size_out=256, channels=32, channel_mults=(1, 2, 2, 4), batch_size=32,
@@ -211,7 +217,8 @@ PRESETS: dict[str, Preset] = {
                           batch_size=256,
                           train_steps=50000, sample_steps=100, guidance=3.0),
         video=VideoSizes(batch_size=32, train_steps=50000, sample_steps=100, guidance=3.0),
-        interpolation=InterpolationSizes(frame_skip=5, batch_size=32, train_steps=20000, sample_steps=50),
+        interpolation=InterpolationSizes(frame_skip=5, window=11, batch_size=32, train_steps=20000,
+                                         sample_steps=50, guidance=2.0),
         sr_low=SuperResSizes(size_in=64, size_out=256, channels=64, channel_mults=(1, 2, 4, 4), batch_size=8,
                              train_steps=20000, sample_steps=50),
         sr_high=SuperResSizes(size_in=256, size_out=768, channels=32, channel_mults=(1, 2, 4, 4), batch_size=8,

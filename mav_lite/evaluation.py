@@ -1,6 +1,8 @@
-"""How well text-to-image works, measured with the attribute oracle (notebook 05, benchmarks, notebook 13).
+"""How well each stage works, measured against ground truth (notebooks 05, 07, 08, benchmarks, notebook 13).
 
     report = text_to_image_report(pipe, oracle, n=64)
+    report = text_to_video_report(pipe, oracle, video_oracle, n=32)
+    report = interpolation_report(pipe, oracle, n=32)
 
 Prompts are captions of Shapes World scenes the models never trained on (another seed): `n` with
 one object and `n` with two from the training compositions, and `n` with one object in a held-out
@@ -13,10 +15,14 @@ from __future__ import annotations
 import time
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 
+from . import interpolation as upf_lib
+from . import superres as sr_lib
 from .data import ShapesWorld
-from .metrics import (attribute_accuracy, clip_frames, clipsim_lite, fid_lite, fvd_lite, motion_per_frame,
-                      plausible_motion, temporal_consistency)
+from .metrics import (attribute_accuracy, background_mask, clip_frames, clipsim_lite, fid_lite, flicker, fvd_lite,
+                      motion_per_frame, plausible_motion, psnr, sharpness, ssim, temporal_consistency)
 
 GROUPS = ("one object", "two objects", "held-out")
 # issue 4's quality goals: the share of images the oracle must read right, per group and request
@@ -93,7 +99,8 @@ def text_to_video_report(pipe, oracle, video_oracle, n: int = 32, seed: int = 0,
 
     def generate(captions, fps):
         return torch.cat([pipe.text_to_video(captions[i:i + batch], seed=seed + i, fps=fps, progress=progress,
-                                             **sampling).videos for i in range(0, n, batch)]).cpu()
+                                             **(sampling | {"stop_after": "D^t"})).videos  # base clips
+                          for i in range(0, n, batch)]).cpu()
 
     start = time.perf_counter()
     report, clips = {"n": n, "fps": w.fps, "frames": w.frames}, {}
@@ -119,3 +126,116 @@ def text_to_video_report(pipe, oracle, video_oracle, n: int = 32, seed: int = 0,
     report["fvd_floor"] = fvd_lite(video_oracle, real, eval_clips(2 * n, pipe.image_size, w.frames, w.fps,
                                                                   EVAL_SEED + 1))
     return report
+
+
+def interpolation_baselines(given: torch.Tensor, skip: int) -> dict[str, torch.Tensor]:
+    """The frames between every skip-th frame by the two simple guesses, (B, 3, (T - 1) * skip + 1, H, W)
+    from (B, 3, T, H, W): "blend", the linear mix of the two neighbours (a moving object becomes two
+    ghosts), and "nearest", the nearer neighbour repeated (the object jumps)."""
+    frames = (given.shape[2] - 1) * skip + 1
+    i = torch.arange(frames)
+    before, share = i // skip, (i % skip).float() / skip  # the given frame before each frame, and how far past it
+    after = (before + 1).clamp(max=given.shape[2] - 1)
+    a = share[None, None, :, None, None]
+    return {"blend": (1 - a) * given[:, :, before] + a * given[:, :, after],
+            "nearest": torch.where(a <= 0.5, given[:, :, before], given[:, :, after])}
+
+
+def _same_objects(oracle, images: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: the oracle reads the same objects (count and colour-shape pairs) in both."""
+    def objects(readings):
+        return [(r["count"], tuple(sorted((o["color"], o["shape"]) for o in r["objects"]))) for r in readings]
+    return torch.tensor([a == b for a, b in zip(objects(oracle.read(images)), objects(oracle.read(truth)))])
+
+
+def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float = 24, seed: int = 0,
+                         batch: int = 16, steps: int | None = None, progress: bool = False) -> dict:
+    """upF against a linear blend and the nearest frame on held-out clips (issue 6's baselines).
+
+    For each skip k: n true clips of 2k + 1 frames at `fps` (a world no training run reads); every
+    k-th frame is given, the others hidden and filled by each method. On the hidden frames: PSNR,
+    SSIM, PSNR on the moving objects' pixels only (foreground in the true frame or either given
+    neighbour) and the share the oracle reads as the same objects as the true frame. upF is
+    conditioned on the output's fps; its "given_psnr" says how close its own redraw of the given
+    frames comes (they are pasted back in the output).
+    """
+    upf, s, opts = pipe._upf(), pipe.preset.interpolation, pipe.interpolation_options
+    report = {"n": n, "fps": fps}
+    for k in skips:
+        truth = ShapesWorld(size=pipe.image_size, seed=EVAL_SEED).videos(range(n), 2 * k + 1, fps)[0]
+        given = truth[:, :, ::k]
+        raw = []
+        for i in range(0, n, batch):
+            raw.append(upf_lib.upsample_frames(upf, pipe.clip, given[i:i + batch].to(pipe.device), k, fps / k, s.window,
+                                               s.guidance, steps or s.sample_steps, seed=seed + i,
+                                               prediction=opts["prediction"],
+                                               timesteps=opts["timesteps"], progress=progress,
+                                               keep_given=False).cpu())
+        raw = torch.cat(raw)
+        methods = {"upF": raw} | interpolation_baselines(given, k)
+        hidden = [f for f in range(2 * k + 1) if f % k]
+        true_frames = clip_frames(truth[:, :, hidden])
+        before = clip_frames(truth[:, :, [f // k * k for f in hidden]])  # each hidden frame's given neighbours
+        after = clip_frames(truth[:, :, [f // k * k + k for f in hidden]])
+        moving = ~(background_mask(true_frames) & background_mask(before) & background_mask(after))
+        report[f"skip {k}"] = {}
+        for name, video in methods.items():
+            frames = clip_frames(video[:, :, hidden])
+            report[f"skip {k}"][name] = {
+                "psnr": psnr(frames, true_frames).mean().item(), "ssim": ssim(frames, true_frames).mean().item(),
+                "moving_psnr": psnr(frames, true_frames, moving).nanmean().item(),
+                "same_objects": _same_objects(oracle, frames, true_frames).float().mean().item()}
+        report[f"skip {k}"]["upF"]["given_psnr"] = psnr(clip_frames(raw[:, :, ::k]), clip_frames(given)).mean().item()
+    return report
+
+
+def static_mask(videos: torch.Tensor, tolerance: float = 1e-3) -> torch.Tensor:
+    """(B, 3, T, H, W) true clips -> (B, T - 1, H, W): pixels the scene leaves unchanged from frame t to t + 1."""
+    return (videos[:, :, 1:] - videos[:, :, :-1]).abs().amax(dim=1) <= tolerance
+
+
+def superres_report(stages: dict, oracle, n: int = 16, frames: int = 8, fps: float = 8, steps: int = 20,
+                    seed: int = 0) -> dict:
+    """Each SR stage against its baselines on held-out clips, judged against the true renders.
+
+    stages: {"SR_l^t": (model, size_in, size_out), "SR_l per frame": ..., "SR_h": ...}; each
+    entry is run on the true clips at size_in (so every stage is judged on its own job), beside
+    bicubic upsampling, and SR_h also with independent noise per frame. Per method: PSNR, SSIM,
+    sharpness (the truth's beside it), flicker on static pixels (the truth's is 0), FID-lite on
+    the frames shrunk to the oracle's size, and seconds per clip.
+    """
+    world = ShapesWorld(size=32, seed=EVAL_SEED)
+    report, truths = {"n": n, "frames": frames, "fps": fps}, {}
+
+    def truth(size):
+        if size not in truths:
+            truths[size] = world.videos(range(n), frames, fps, size=size)[0]
+        return truths[size]
+
+    def judge(clips, size):
+        real = truth(size)
+        return {"psnr": psnr(clip_frames(clips), clip_frames(real)).mean().item(),
+                "ssim": ssim(clip_frames(clips), clip_frames(real)).mean().item(),
+                "sharpness": sharpness(clip_frames(clips)).mean().item(),
+                "flicker": flicker(clips, static_mask(real)).mean().item(),
+                "fid": fid_lite(oracle, shrunk(clip_frames(real), 32), shrunk(clip_frames(clips), 32))}
+
+    for name, (model, size_in, size_out) in stages.items():
+        low = truth(size_in)
+        runs = {name: {}} | ({f"{name}, independent noise": {"shared_noise": False}} if name == "SR_h" else {})
+        for label, extra in runs.items():
+            start = time.perf_counter()
+            out = sr_lib.sample(model, low, size_out, steps=steps, seed=seed, fps=fps, **extra).cpu()
+            report[label] = judge(out, size_out) | {"seconds_per_clip": (time.perf_counter() - start) / n,
+                                                    "from": size_in, "to": size_out}
+        bicubic = f"bicubic {size_in}->{size_out}"
+        if bicubic not in report:
+            up = F.interpolate(clip_frames(low), size=(size_out, size_out), mode="bicubic", align_corners=False)
+            report[bicubic] = judge(rearrange(up.clamp(-1, 1), "(b t) c h w -> b c t h w", b=n), size_out)
+        report[f"truth {size_out}"] = {"sharpness": sharpness(clip_frames(truth(size_out))).mean().item()}
+    return report
+
+
+def shrunk(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 3, size, size), area-averaged (what the oracle reads)."""
+    return F.interpolate(images.float(), size=(size, size), mode="area")

@@ -18,11 +18,17 @@
   it moves per frame (to compare fps), and whether it moves like a thing (no jumps, no morphing).
 - `clipsim_lite`: the mean CLIP-lite cosine between each image and its prompt (CLIPSIM of the
   paper, with our CLIP); read it next to the same number for real renders of the same prompts.
+- `psnr`, `ssim`: how close a frame is to the true one (upF's hidden frames, SR's outputs), in
+  dB over all pixels or a mask, and in structural similarity (Wang et al. 2004).
+- `sharpness`, `flicker`: how much edge a picture has (mean gradient magnitude), and how much
+  the fine detail of a clip changes from frame to frame where the scene itself does not (SR_h's
+  shared noise, notebook 09).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 
 from .data import parse_caption
@@ -173,3 +179,69 @@ def clipsim_lite(clip, images: torch.Tensor, prompts: list[str]) -> float:
     if len(images) != len(prompts):
         raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
     return float((clip.encode_image(images) * clip.encode_text(prompts)).sum(dim=1).mean())
+
+
+def psnr(images: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] against the truth -> (B,) peak signal-to-noise ratio in dB,
+    10 log10(2^2 / MSE), over every pixel or only where mask (B, H, W) is True (NaN if none is)."""
+    _check_images(images), _check_images(truth)
+    if images.shape != truth.shape:
+        raise ValueError(f"images {tuple(images.shape)} and truth {tuple(truth.shape)} differ in shape")
+    error = (images.float() - truth.float()).square().mean(dim=1)  # (B, H, W)
+    if mask is not None and mask.shape != error.shape:
+        raise ValueError(f"expected a mask of shape {tuple(error.shape)}, got {tuple(mask.shape)}")
+    weight = torch.ones_like(error) if mask is None else mask.float()
+    mse = (error * weight).sum(dim=(1, 2)) / weight.sum(dim=(1, 2))
+    return 10 * torch.log10(4 / mse.clamp(min=1e-10))
+
+
+def ssim(images: torch.Tensor, truth: torch.Tensor, window: int = 7, sigma: float = 1.5) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] against the truth -> (B,) SSIM, the mean over channels and over
+    `window`-pixel Gaussian windows of
+    (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))."""
+    _check_images(images), _check_images(truth)
+    if images.shape != truth.shape:
+        raise ValueError(f"images {tuple(images.shape)} and truth {tuple(truth.shape)} differ in shape")
+    if min(images.shape[-2:]) < window:
+        raise ValueError(f"SSIM needs images of at least {window}x{window} pixels, got {tuple(images.shape[-2:])}")
+    x, y = images.float(), truth.float()
+    g = torch.exp(-(torch.arange(window, dtype=torch.float32, device=x.device) - (window - 1) / 2).square()
+                  / (2 * sigma ** 2))
+    kernel = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, window, window)  # one per channel
+
+    def blur(z):
+        return F.conv2d(z, kernel, groups=3)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x, var_y, cov = blur(x * x) - mu_x ** 2, blur(y * y) - mu_y ** 2, blur(x * y) - mu_x * mu_y
+    c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2  # data range 2
+    score = (2 * mu_x * mu_y + c1) * (2 * cov + c2) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return score.mean(dim=(1, 2, 3))
+
+
+def high_pass(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> the detail a 3x3 box blur removes: images - blur(images)."""
+    _check_images(images)
+    return images.float() - F.avg_pool2d(F.pad(images.float(), (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+
+def sharpness(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> (B,) mean gradient magnitude (finite differences, per pixel of a 1-pixel
+    grid), scaled by the image size so that the same picture at 2x the pixels scores the same."""
+    _check_images(images)
+    x = images.float()
+    dx, dy = x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+    return (dx.abs().mean(dim=(1, 2, 3)) + dy.abs().mean(dim=(1, 2, 3))) * images.shape[-1] / 2
+
+
+def flicker(videos: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) clips and (B, T - 1, H, W) masks of pixels where the scene does not change
+    between frames t and t + 1 -> (B,) mean |change of the high-pass detail| over those pixels."""
+    _check_videos(videos)
+    b, _, frames, h, w = videos.shape
+    if static.shape != (b, frames - 1, h, w):
+        raise ValueError(f"expected a static mask of shape {(b, frames - 1, h, w)}, got {tuple(static.shape)}")
+    detail = rearrange(high_pass(clip_frames(videos)), "(b t) c h w -> b t c h w", b=b)
+    change = (detail[:, 1:] - detail[:, :-1]).abs().mean(dim=2)  # (B, T-1, H, W)
+    weight = static.float()
+    return (change * weight).sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp(min=1)

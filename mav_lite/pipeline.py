@@ -7,10 +7,15 @@
     out = pipe.text_to_video("a red circle", seed=0, fps=8)   # out.video (3, T, H, W); out.save("clip.gif")
 
 text_to_image is the image half of Make-A-Video: prompt -> C_x -> x_e -> P -> y_e -> D -> image.
-text_to_video swaps D for D^t (notebook 07): prompt -> C_x -> P -> y_e -> D^t -> base clip at `fps`.
+text_to_video swaps D for D^t (notebook 07): prompt -> C_x -> P -> y_e -> D^t -> base clip at `fps`,
+then upF (notebook 08) raises its frame rate `skip` times: T frames -> (T - 1) * skip + 1.
 The text only reaches P: motion comes from what D^t learned on unlabeled video, so motion words in
 a prompt are read by CLIP-lite but cannot steer the motion (a limitation the paper states too).
-Step counts and guidance scales default to the preset the decoders were trained with.
+upF's masks give the other modes: image_to_video (the image is the first frame and, through C_y,
+the condition), interpolate (two images are the first and last frames), variation (a clip's
+embedding, new noise) and upsample_frames. Images may be paths, PIL images, numpy arrays or
+tensors of any size and mode (images.py). Step counts and guidance scales default to the preset
+the stages were trained with.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from pathlib import Path
 import torch
 
 from . import decoder as decoder_lib
+from . import interpolation as upf_lib
 from . import prior as prior_lib
 from . import video_decoder as video_lib
 from .checkpoints import REFERENCE_DIR, CheckpointError, load_model
 from .config import get_preset
+from .images import as_image
+
+STAGE_ORDER = ("D^t", "upF")  # text_to_video's stages, in order: stop_after picks the last one run
 
 
 @dataclass
@@ -58,48 +67,58 @@ class VideoOutput:
 
 
 class MakeAVideoLite:
-    """The trained stages (C_x/C_y, P, D, D^t) and the generation modes built from them."""
+    """The trained stages (C_x/C_y, P, D, D^t, upF) and the generation modes built from them."""
 
     def __init__(self, clip, prior, decoder, preset: str = "cpu", prior_options: dict | None = None,
-                 decoder_options: dict | None = None, video_decoder=None, video_options: dict | None = None):
+                 decoder_options: dict | None = None, video_decoder=None, video_options: dict | None = None,
+                 interpolation=None, interpolation_options: dict | None = None):
         self.clip, self.prior, self.decoder = clip.eval(), prior.eval(), decoder.eval()
         self.video_decoder = None if video_decoder is None else video_decoder.eval()
         self.video_options = {**video_lib.OPTIONS, **(video_options or {})}
+        self.interpolation = None if interpolation is None else interpolation.eval()
+        self.interpolation_options = {**upf_lib.OPTIONS, **(interpolation_options or {})}
         self.preset = get_preset(preset)
         self.prior_options = {**prior_lib.OPTIONS, **(prior_options or {})}
         self.decoder_options = {**decoder_lib.OPTIONS, **(decoder_options or {})}
         if decoder.config["cond_dim"] != clip.config["embed_dim"]:
             raise ValueError(f"the decoder expects {decoder.config['cond_dim']}-d image embeddings but CLIP-lite "
                              f"makes {clip.config['embed_dim']}-d ones: they were not trained together")
-        if video_decoder is not None and video_decoder.config["cond_dim"] != clip.config["embed_dim"]:
-            raise ValueError(f"the video decoder expects {video_decoder.config['cond_dim']}-d image embeddings but "
-                             f"CLIP-lite makes {clip.config['embed_dim']}-d ones: they were not trained together")
+        for name, model in (("the video decoder D^t", video_decoder), ("upF", interpolation)):
+            if model is not None and model.config["cond_dim"] != clip.config["embed_dim"]:
+                raise ValueError(f"{name} expects {model.config['cond_dim']}-d image embeddings but CLIP-lite "
+                                 f"makes {clip.config['embed_dim']}-d ones: they were not trained together")
 
     @classmethod
-    def from_folders(cls, clip: Path, prior: Path, decoder: Path, device=None,
-                     video_decoder: Path | None = None) -> "MakeAVideoLite":
+    def from_folders(cls, clip: Path, prior: Path, decoder: Path, device=None, video_decoder: Path | None = None,
+                     interpolation: Path | None = None) -> "MakeAVideoLite":
         """A pipeline from checkpoint folders (run folders of `mav-lite train`, or reference ones)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         clip_model, _ = load_model(clip, "clip", device)
         prior_model, prior_card = load_model(prior, "prior", device)
         decoder_model, decoder_card = load_model(decoder, "decoder", device)
-        video_model, video_card = (None, None) if video_decoder is None else \
-            load_model(video_decoder, "video_decoder", device)
-        if video_card is not None and video_card["preset"] != decoder_card["preset"]:
-            raise CheckpointError(f"{video_decoder} was trained in preset {video_card['preset']!r} but {decoder} in "
-                                  f"{decoder_card['preset']!r}: D^t and D must share the preset's sizes")
+        video = {}
+        for stage, folder in (("video_decoder", video_decoder), ("interpolation", interpolation)):
+            if folder is None:
+                video[stage] = None, None
+                continue
+            model, card = video[stage] = load_model(folder, stage, device)
+            if card["preset"] != decoder_card["preset"]:
+                raise CheckpointError(f"{folder} was trained in preset {card['preset']!r} but {decoder} in "
+                                      f"{decoder_card['preset']!r}: every stage must share the preset's sizes")
+        (video_model, video_card), (upf_model, upf_card) = video["video_decoder"], video["interpolation"]
         return cls(clip_model, prior_model, decoder_model, decoder_card["preset"],
                    prior_card["identity"]["options"], decoder_card["identity"]["options"], video_model,
-                   None if video_card is None else video_card["identity"]["options"])
+                   None if video_card is None else video_card["identity"]["options"], upf_model,
+                   None if upf_card is None else upf_card["identity"]["options"])
 
     @classmethod
     def from_pretrained(cls, root: Path | None = None, device=None) -> "MakeAVideoLite":
         """The reference weights in data/checkpoints (or another folder holding clip/, prior/, decoder/
-        and, for video, video_decoder/)."""
+        and, for video, video_decoder/ and interpolation/)."""
         root = Path(root or REFERENCE_DIR)
-        video = root / "video_decoder"
+        video, upf = root / "video_decoder", root / "interpolation"
         return cls.from_folders(root / "clip", root / "prior", root / "decoder", device,
-                                video if video.is_dir() else None)
+                                video if video.is_dir() else None, upf if upf.is_dir() else None)
 
     @property
     def device(self) -> torch.device:
@@ -145,22 +164,21 @@ class MakeAVideoLite:
     @torch.no_grad()
     def text_to_video(self, prompts, seed=0, fps: float | None = None, frames: int | None = None,
                       steps: int | None = None, guidance: float | None = None, prior_steps: int | None = None,
-                      prior_guidance: float | None = None, progress: bool = True, strict: bool = True) -> VideoOutput:
-        """Prompts (a string or a list) -> base clips: C_x -> P -> y_e -> D^t at `fps` frames per second.
+                      prior_guidance: float | None = None, skip: int | None = None, upf_steps: int | None = None,
+                      upf_guidance: float | None = None, stop_after: str | None = None, progress: bool = True,
+                      strict: bool = True) -> VideoOutput:
+        """Prompts (a string or a list) -> clips: C_x -> P -> y_e -> D^t (base clip at `fps`) -> upF.
 
-        fps, frames: default to the preset's base clip; steps / guidance: D^t's DDIM steps and
-        guidance scale; the prior's as in text_to_image. Returns a VideoOutput (.video, .videos,
-        .stages, .save(), .show()).
+        fps, frames: the base clip's, default the preset's; steps / guidance: D^t's DDIM steps and
+        guidance scale; the prior's as in text_to_image; skip, upf_steps, upf_guidance: upF's
+        frame-rate factor, DDIM steps and guidance (the preset's); stop_after: the last stage to
+        run (STAGE_ORDER; default: every stage the pipeline has). Returns a VideoOutput (.video,
+        .videos, .stages, .seconds, .save(), .show()).
         """
-        if self.video_decoder is None:
-            raise CheckpointError("this pipeline has no video decoder D^t: train one with `mav-lite train "
-                                  "video_decoder --preset cpu --out runs/video_decoder` and `mav-lite publish "
-                                  "runs/video_decoder`, or pass video_decoder= to from_folders")
+        last = self._last_stage(stop_after)
         w, v = self.preset.world, self.preset.video
-        fps = float(w.fps if fps is None else fps)
+        fps = self._fps(fps)
         frames = int(w.frames if frames is None else frames)
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
         generator = self._generator(seed)
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         start = time.perf_counter()
@@ -173,4 +191,135 @@ class MakeAVideoLite:
                                   prediction=self.video_options["prediction"],
                                   timesteps=self.video_options["timesteps"], progress=progress)
         seconds["D^t"] = time.perf_counter() - start
-        return VideoOutput(videos, {"D^t": videos}, prompts, seed if isinstance(seed, int) else None, fps, seconds)
+        stages = {"D^t": videos}
+        if STAGE_ORDER.index(last) >= STAGE_ORDER.index("upF"):
+            start = time.perf_counter()
+            skip = self.preset.interpolation.frame_skip if skip is None else int(skip)
+            stages["upF"] = self._upsample(videos, skip, fps, generator, progress, upf_steps, upf_guidance)
+            seconds["upF"] = time.perf_counter() - start
+            fps *= skip
+        return VideoOutput(stages[last], stages, prompts, seed if isinstance(seed, int) else None, fps, seconds)
+
+    # upF's modes
+
+    @torch.no_grad()
+    def image_to_video(self, image, *, seed=0, frames: int | None = None, fps: float | None = None,
+                       steps: int | None = None, guidance: float | None = None, progress: bool = True) -> VideoOutput:
+        """One image -> a clip that starts with it: upF with only the first frame given, conditioned
+        on the image's own C_y embedding. frames: the clip's length (default upF's window)."""
+        first = self._image(image)
+        return self._fill(first[None], [0], frames, fps, seed, steps, guidance, progress, "image to video")
+
+    @torch.no_grad()
+    def interpolate(self, first, last, *, seed=0, frames: int | None = None, fps: float | None = None,
+                    steps: int | None = None, guidance: float | None = None, progress: bool = True) -> VideoOutput:
+        """Two images -> a clip of `frames` frames (default upF's window) from the first to the last,
+        conditioned on the first's C_y embedding (the given frame nearest the middle, as upF trained)."""
+        pair = torch.stack([self._image(first), self._image(last)])
+        frames = self.preset.interpolation.window if frames is None else int(frames)
+        if frames < 2:
+            raise ValueError(f"frames must be between 2 and upF's {self._upf().config['max_frames']}, got {frames}")
+        return self._fill(pair, [0, frames - 1], frames, fps, seed, steps, guidance, progress, "interpolation")
+
+    @torch.no_grad()
+    def variation(self, video, *, seed=0, keep_every: int | None = None, fps: float | None = None,
+                  steps: int | None = None, guidance: float | None = None, progress: bool = True) -> VideoOutput:
+        """A clip (3, T, H, W) -> a new clip of the same length and new noise, from the embedding of
+        its middle frame; keep_every=k keeps frames 0, k, 2k, ... of the original (None: none)."""
+        video = self._video(video)
+        t = video.shape[1]
+        if keep_every is not None and not 2 <= keep_every <= t:
+            raise ValueError(f"keep_every must be between 2 and the clip's {t} frames, got {keep_every}")
+        given = [] if keep_every is None else list(range(0, t, keep_every))
+        y_e = None if given else self.clip.encode_image(video_lib.conditioning_frame(video[None]).to(self.device))
+        frames = video.transpose(0, 1)[given]  # (N, 3, H, W): the frames kept
+        return self._fill(frames, given, t, fps, seed, steps, guidance, progress, "variation", y_e)
+
+    @torch.no_grad()
+    def upsample_frames(self, video, *, skip: int | None = None, fps: float | None = None, seed=0,
+                        steps: int | None = None, guidance: float | None = None, progress: bool = True) -> VideoOutput:
+        """A clip (3, T, H, W) at `fps` -> (3, (T - 1) * skip + 1, H, W) at fps * skip, its frames kept."""
+        video = self._video(video)
+        skip = self.preset.interpolation.frame_skip if skip is None else int(skip)
+        fps = self._fps(fps)
+        start = time.perf_counter()
+        out = self._upsample(video[None].to(self.device), skip, fps, self._generator(seed), progress, steps, guidance)
+        return VideoOutput(out, {"upF": out}, ["upsampled"], seed if isinstance(seed, int) else None, fps * skip,
+                           {"upF": time.perf_counter() - start})
+
+    def _upsample(self, videos, skip: int, fps: float, generator, progress: bool, steps: int | None = None,
+                  guidance: float | None = None) -> torch.Tensor:
+        upf, s = self._upf(), self.preset.interpolation
+        if skip < 1:
+            raise ValueError(f"skip must be >= 1, got {skip}")
+        guidance = s.guidance if guidance is None else guidance
+        return upf_lib.upsample_frames(upf, self.clip, videos, skip, fps, s.window, guidance, steps or s.sample_steps,
+                                       generator=generator, prediction=self.interpolation_options["prediction"],
+                                       timesteps=self.interpolation_options["timesteps"], progress=progress)
+
+    def _fill(self, given_frames, given: list[int], frames: int | None, fps, seed, steps, guidance, progress,
+              mode: str, y_e=None) -> VideoOutput:
+        """upF draws a clip of `frames` frames in which frames `given` are `given_frames` (N, 3, H, W),
+        conditioned on y_e or else on upF's rule (upf_lib.conditioning_index)."""
+        upf, s = self._upf(), self.preset.interpolation
+        frames = s.window if frames is None else int(frames)
+        if not max(given, default=0) < frames <= upf.config["max_frames"]:
+            raise ValueError(f"frames must be between {max(given, default=0) + 1} and upF's "
+                             f"{upf.config['max_frames']}, got {frames}")
+        fps = self._fps(fps)
+        canvas = torch.zeros(1, 3, frames, self.image_size, self.image_size, device=self.device)
+        known = torch.zeros(1, frames, dtype=torch.bool, device=self.device)
+        given_frames = given_frames.to(self.device)
+        for k, f in enumerate(given):
+            canvas[0, :, f], known[0, f] = given_frames[k], True
+        if y_e is None:
+            y_e = upf_lib.conditioning_embedding(self.clip, canvas, known)
+        start = time.perf_counter()
+        out = upf_lib.sample(upf, y_e, canvas, known, fps, s.guidance if guidance is None else guidance,
+                             steps or s.sample_steps, generator=self._generator(seed),
+                             prediction=self.interpolation_options["prediction"],
+                             timesteps=self.interpolation_options["timesteps"], progress=progress)
+        out = upf_lib.keep_known(out, canvas, known)
+        return VideoOutput(out, {"upF": out}, [mode], seed if isinstance(seed, int) else None, fps,
+                           {"upF": time.perf_counter() - start})
+
+    def _upf(self):
+        if self.interpolation is None:
+            raise CheckpointError("this pipeline has no upF: train one with `mav-lite train interpolation --preset "
+                                  "cpu --out runs/interpolation` and `mav-lite publish runs/interpolation`, or pass "
+                                  "interpolation= to from_folders")
+        return self.interpolation
+
+    def _last_stage(self, stop_after: str | None) -> str:
+        if self.video_decoder is None:
+            raise CheckpointError("this pipeline has no video decoder D^t: train one with `mav-lite train "
+                                  "video_decoder --preset cpu --out runs/video_decoder` and `mav-lite publish "
+                                  "runs/video_decoder`, or pass video_decoder= to from_folders")
+        if stop_after is None:
+            return "upF" if self.interpolation is not None else "D^t"
+        if stop_after not in STAGE_ORDER:
+            raise ValueError(f"unknown stage {stop_after!r}; stages: {', '.join(STAGE_ORDER)}")
+        if stop_after == "upF":
+            self._upf()
+        return stop_after
+
+    def _fps(self, fps) -> float:
+        fps = float(self.preset.world.fps if fps is None else fps)
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        return fps
+
+    def _image(self, image) -> torch.Tensor:
+        return as_image(image, self.image_size)
+
+    def _video(self, video) -> torch.Tensor:
+        """A clip (3, T, H, W) in [-1, 1] at the pipeline's size (a VideoOutput gives its first clip)."""
+        if isinstance(video, VideoOutput):
+            video = video.video
+        if not isinstance(video, torch.Tensor) or video.ndim != 4 or video.shape[0] != 3:
+            shape = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
+            raise ValueError(f"expected a clip as a tensor (3, T, H, W) in [-1, 1], got {shape}")
+        if video.shape[-2:] != (self.image_size, self.image_size) or video.shape[1] < 2:
+            raise ValueError(f"expected a clip of at least 2 frames of {self.image_size}x{self.image_size}, "
+                             f"got shape {tuple(video.shape)}")
+        return video.float()

@@ -43,7 +43,8 @@ from .config import PRESETS, Preset, get_preset
 from .system import cpu_has_bf16
 
 STAGE_MODULES = ("mav_lite.unconditional", "mav_lite.clip", "mav_lite.oracle", "mav_lite.prior", "mav_lite.decoder",
-                 "mav_lite.video_decoder", "mav_lite.video_oracle")
+                 "mav_lite.video_decoder", "mav_lite.video_oracle", "mav_lite.interpolation",
+                 "mav_lite.superres")
 VAL_POSITION = 1 << 40  # validation samples come from far beyond any training position
 
 

@@ -65,20 +65,24 @@ def sample(video_decoder: VideoUNet, y_e: torch.Tensor, frames: int, size: int, 
                             seed=None if generator is not None else seed, device=device, progress=progress)
 
 
-def image_decoder(preset: Preset, options: dict) -> torch.nn.Module:
-    """The D to inflate: a checkpoint folder, or the reference; of the same preset and recipe."""
-    folder = options["decoder"]
-    model, card = load_pretrained("decoder") if folder is None else load_model(folder, "decoder")
-    name = folder or "the reference decoder"
+def load_parent(stage: str, preset: Preset, options: dict, defaults: dict, child: str,
+                inherited: tuple[str, ...] = INHERITED) -> torch.nn.Module:
+    """The trained network `child` starts from (D for D^t, D^t for upF): the run folder in option
+    `stage`, or its reference (None); of the same preset and with the same `inherited` options (by
+    default its CLIP-lite, its prediction and its noise schedule)."""
+    folder = options[stage]
+    model, card = load_pretrained(stage) if folder is None else load_model(folder, stage)
+    name = folder or f"the reference {stage}"
     if card["preset"] != preset.name:
-        raise ValueError(f"D^t in preset {preset.name!r} inflates a D of the same preset, but {name} was trained "
-                         f"with {card['preset']!r}: train one with `mav-lite train decoder --preset {preset.name} "
-                         f"--out runs/decoder-{preset.name}` and pass --option decoder=runs/decoder-{preset.name}")
-    trained = {**IMAGE_OPTIONS, **card["identity"]["options"]}
-    different = {k: (trained[k], options[k]) for k in INHERITED if trained[k] != options[k]}
+        raise ValueError(f"{child} in preset {preset.name!r} starts from a {stage} of the same preset, but {name} "
+                         f"was trained with {card['preset']!r}: train one with `mav-lite train {stage} --preset "
+                         f"{preset.name} --out runs/{stage}-{preset.name}` and pass "
+                         f"--option {stage}=runs/{stage}-{preset.name}")
+    trained = {**defaults, **card["identity"]["options"]}
+    different = {k: (trained[k], options[k]) for k in inherited if trained[k] != options[k]}
     if different:
-        raise ValueError(f"{name} was trained with other options than this D^t: " + ", ".join(
-            f"{k}={d!r} (D^t: {t!r})" for k, (d, t) in different.items()) + "; pass the same --option values")
+        raise ValueError(f"{name} was trained with other options than this {child}: " + ", ".join(
+            f"{k}={d!r} ({child}: {t!r})" for k, (d, t) in different.items()) + "; pass the same --option values")
     return model
 
 
@@ -90,7 +94,7 @@ def build(preset: Preset, options: dict) -> VideoUNet:
         raise ValueError("train='temporal' freezes the spatial layers: with start='scratch' they would stay random")
     max_frames = max(32, preset.world.frames)
     if options["start"] == "inflate":
-        model = inflate(image_decoder(preset, options), max_frames)
+        model = inflate(load_parent("decoder", preset, options, IMAGE_OPTIONS, "D^t"), max_frames)
     else:
         image_config = build_image_decoder(preset, options).config
         model = VideoUNet(max_frames=max_frames, **{k: v for k, v in image_config.items() if k != "fps_cond"})

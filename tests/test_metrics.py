@@ -17,3 +17,31 @@ def test_background_fraction_separates_data_from_noise():
 def test_background_fraction_rejects_videos():
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         background_fraction(torch.zeros(2, 3, 4, 8, 8))
+
+
+def test_psnr_and_ssim_are_best_on_identical_images_and_fall_with_noise():
+    from mav_lite.metrics import psnr, ssim
+
+    images, _, _ = ShapesWorld(size=16, seed=0).images(range(4))
+    noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(0))
+    slight, heavy = (images + 0.05 * noise).clamp(-1, 1), (images + 0.5 * noise).clamp(-1, 1)
+    assert torch.allclose(ssim(images, images), torch.ones(4)) and (psnr(images, images) > 90).all()
+    assert (psnr(images, slight) > psnr(images, heavy)).all() and (ssim(images, slight) > ssim(images, heavy)).all()
+    # an error only outside the mask does not count
+    mask = torch.zeros(4, 16, 16, dtype=torch.bool)
+    mask[:, :8] = True
+    spoiled = images.clone()
+    spoiled[:, :, 8:] = -images[:, :, 8:]
+    assert (psnr(spoiled, images, mask) > 90).all() and (psnr(spoiled, images) < 20).all()
+    with pytest.raises(ValueError, match="differ in shape"):
+        psnr(images, images[:, :, :8])
+
+
+def test_interpolation_baselines_blend_and_repeat_the_given_neighbours():
+    from mav_lite.evaluation import interpolation_baselines
+
+    given = torch.stack([torch.full((3, 4, 4), -1.0), torch.full((3, 4, 4), 1.0)], dim=1)[None]  # (1, 3, 2, 4, 4)
+    guesses = interpolation_baselines(given, skip=4)
+    blend = guesses["blend"][0, 0, :, 0, 0].tolist()
+    assert blend == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert guesses["nearest"][0, 0, :, 0, 0].tolist() == [-1.0, -1.0, -1.0, 1.0, 1.0]

@@ -87,3 +87,26 @@ class ClipStream(_Stream):
         fps = [self.fps_of(i) for i in indices]
         videos, _ = self.world.videos(indices, self.frames, fps)
         return videos, torch.tensor(fps, dtype=torch.float32)
+
+
+class ResolutionPairStream(ClipStream):
+    """Super-resolution pairs: the same scenes rendered small and at the world's size.
+
+    frames=0: batches of (low (B, 3, h, w), high (B, 3, H, W)) images; frames > 0: batches of
+    (low (B, 3, T, h, w), high (B, 3, T, H, W), fps (B,)) clips, fps drawn as ClipStream draws it.
+    """
+
+    def __init__(self, world: ShapesWorld, batch_size: int, low_size: int, frames: int = 0, fps=8,
+                 position: int = 0, stride: int | None = None):
+        super().__init__(world, batch_size, frames, fps, position, stride)
+        if not 0 < low_size < world.size:
+            raise ValueError(f"the low resolution must be below the world's {world.size}, got {low_size}")
+        self.low_size = int(low_size)
+
+    def _batch(self, indices):
+        if not self.frames:
+            return self.world.images(indices, self.low_size)[0], self.world.images(indices)[0]
+        fps = [self.fps_of(i) for i in indices]
+        low, _ = self.world.videos(indices, self.frames, fps, self.low_size)
+        high, _ = self.world.videos(indices, self.frames, fps)
+        return low, high, torch.tensor(fps, dtype=torch.float32)
