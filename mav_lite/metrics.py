@@ -20,9 +20,10 @@
   paper, with our CLIP); read it next to the same number for real renders of the same prompts.
 - `psnr`, `ssim`: how close a frame is to the true one (upF's hidden frames, SR's outputs), in
   dB over all pixels or a mask, and in structural similarity (Wang et al. 2004).
-- `sharpness`, `flicker`: how much edge a picture has (mean gradient magnitude), and how much
-  the fine detail of a clip changes from frame to frame where the scene itself does not (SR_h's
-  shared noise, notebook 09).
+- `edge_sharpness`, `flicker`: how crisp a picture's edges are against the true picture's (on the
+  truth's edge pixels, so noise elsewhere does not count as detail), and how much the fine detail
+  of a clip changes from frame to frame where the scene itself does not (SR_h's shared noise,
+  notebook 09).
 """
 
 from __future__ import annotations
@@ -225,18 +226,29 @@ def high_pass(images: torch.Tensor) -> torch.Tensor:
     return images.float() - F.avg_pool2d(F.pad(images.float(), (1, 1, 1, 1), mode="replicate"), 3, stride=1)
 
 
-def sharpness(images: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) -> (B,) mean gradient magnitude (finite differences, per pixel of a 1-pixel
-    grid), scaled by the image size so that the same picture at 2x the pixels scores the same."""
-    _check_images(images)
+def _gradient(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, H-1, W-1) gradient magnitude (forward differences, summed over channels)."""
     x = images.float()
-    dx, dy = x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
-    return (dx.abs().mean(dim=(1, 2, 3)) + dy.abs().mean(dim=(1, 2, 3))) * images.shape[-1] / 2
+    dx, dy = x[..., :-1, 1:] - x[..., :-1, :-1], x[..., 1:, :-1] - x[..., :-1, :-1]
+    return (dx.square() + dy.square()).sum(dim=1).sqrt()
+
+
+def edge_sharpness(images: torch.Tensor, truth: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
+    """(B, 3, H, W) against the truth -> (B,) the mean gradient magnitude on the truth's edge pixels
+    (gradient above `threshold`), as a share of the truth's there: 1 is as crisp as the truth, a
+    blurred edge less. Noise and ringing away from edges do not count. NaN where the truth has no edge."""
+    _check_images(images), _check_images(truth)
+    if images.shape != truth.shape:
+        raise ValueError(f"images {tuple(images.shape)} and truth {tuple(truth.shape)} differ in shape")
+    edges = _gradient(truth)
+    mask = (edges > threshold).float()
+    return (_gradient(images) * mask).sum(dim=(1, 2)) / (edges * mask).sum(dim=(1, 2))
 
 
 def flicker(videos: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
     """(B, 3, T, H, W) clips and (B, T - 1, H, W) masks of pixels where the scene does not change
-    between frames t and t + 1 -> (B,) mean |change of the high-pass detail| over those pixels."""
+    between frames t and t + 1 (evaluation.static_mask) -> (B,) mean |change of the high-pass
+    detail| over those pixels (NaN for a clip without any)."""
     _check_videos(videos)
     b, _, frames, h, w = videos.shape
     if static.shape != (b, frames - 1, h, w):
@@ -244,4 +256,4 @@ def flicker(videos: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
     detail = rearrange(high_pass(clip_frames(videos)), "(b t) c h w -> b t c h w", b=b)
     change = (detail[:, 1:] - detail[:, :-1]).abs().mean(dim=2)  # (B, T-1, H, W)
     weight = static.float()
-    return (change * weight).sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp(min=1)
+    return (change * weight).sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3))

@@ -29,12 +29,16 @@ import torch
 from . import decoder as decoder_lib
 from . import interpolation as upf_lib
 from . import prior as prior_lib
+from . import superres as sr_lib
 from . import video_decoder as video_lib
 from .checkpoints import REFERENCE_DIR, CheckpointError, load_model
 from .config import get_preset
 from .images import as_image
 
-STAGE_ORDER = ("D^t", "upF")  # text_to_video's stages, in order: stop_after picks the last one run
+STAGE_ORDER = ("D^t", "upF", "SR_l^t", "SR_h")  # text_to_video's stages, in order: stop_after picks the last
+# the checkpoint stage behind each, and the keyword its training options go by
+VIDEO_STAGES = {"D^t": ("video_decoder", "video_options"), "upF": ("interpolation", "interpolation_options"),
+                "SR_l^t": ("sr_low", "sr_low_options"), "SR_h": ("sr_high", "sr_high_options")}
 
 
 @dataclass
@@ -67,16 +71,21 @@ class VideoOutput:
 
 
 class MakeAVideoLite:
-    """The trained stages (C_x/C_y, P, D, D^t, upF) and the generation modes built from them."""
+    """The trained stages (C_x/C_y, P, D, D^t, upF, SR_l^t, SR_h) and the generation modes built from them."""
 
     def __init__(self, clip, prior, decoder, preset: str = "cpu", prior_options: dict | None = None,
                  decoder_options: dict | None = None, video_decoder=None, video_options: dict | None = None,
-                 interpolation=None, interpolation_options: dict | None = None):
+                 interpolation=None, interpolation_options: dict | None = None, sr_low=None,
+                 sr_low_options: dict | None = None, sr_high=None, sr_high_options: dict | None = None):
         self.clip, self.prior, self.decoder = clip.eval(), prior.eval(), decoder.eval()
         self.video_decoder = None if video_decoder is None else video_decoder.eval()
         self.video_options = {**video_lib.OPTIONS, **(video_options or {})}
         self.interpolation = None if interpolation is None else interpolation.eval()
         self.interpolation_options = {**upf_lib.OPTIONS, **(interpolation_options or {})}
+        self.sr_low = None if sr_low is None else sr_low.eval()
+        self.sr_low_options = {**sr_lib.VIDEO_OPTIONS, **(sr_low_options or {})}
+        self.sr_high = None if sr_high is None else sr_high.eval()
+        self.sr_high_options = {**sr_lib.OPTIONS, **(sr_high_options or {})}
         self.preset = get_preset(preset)
         self.prior_options = {**prior_lib.OPTIONS, **(prior_options or {})}
         self.decoder_options = {**decoder_lib.OPTIONS, **(decoder_options or {})}
@@ -90,35 +99,33 @@ class MakeAVideoLite:
 
     @classmethod
     def from_folders(cls, clip: Path, prior: Path, decoder: Path, device=None, video_decoder: Path | None = None,
-                     interpolation: Path | None = None) -> "MakeAVideoLite":
+                     interpolation: Path | None = None, sr_low: Path | None = None,
+                     sr_high: Path | None = None) -> "MakeAVideoLite":
         """A pipeline from checkpoint folders (run folders of `mav-lite train`, or reference ones)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         clip_model, _ = load_model(clip, "clip", device)
         prior_model, prior_card = load_model(prior, "prior", device)
         decoder_model, decoder_card = load_model(decoder, "decoder", device)
-        video = {}
-        for stage, folder in (("video_decoder", video_decoder), ("interpolation", interpolation)):
-            if folder is None:
-                video[stage] = None, None
+        folders = {"video_decoder": video_decoder, "interpolation": interpolation, "sr_low": sr_low, "sr_high": sr_high}
+        stages = {}
+        for stage, options_name in VIDEO_STAGES.values():
+            if folders[stage] is None:
                 continue
-            model, card = video[stage] = load_model(folder, stage, device)
+            model, card = load_model(folders[stage], stage, device)
             if card["preset"] != decoder_card["preset"]:
-                raise CheckpointError(f"{folder} was trained in preset {card['preset']!r} but {decoder} in "
+                raise CheckpointError(f"{folders[stage]} was trained in preset {card['preset']!r} but {decoder} in "
                                       f"{decoder_card['preset']!r}: every stage must share the preset's sizes")
-        (video_model, video_card), (upf_model, upf_card) = video["video_decoder"], video["interpolation"]
-        return cls(clip_model, prior_model, decoder_model, decoder_card["preset"],
-                   prior_card["identity"]["options"], decoder_card["identity"]["options"], video_model,
-                   None if video_card is None else video_card["identity"]["options"], upf_model,
-                   None if upf_card is None else upf_card["identity"]["options"])
+            stages |= {stage: model, options_name: card["identity"]["options"]}
+        return cls(clip_model, prior_model, decoder_model, decoder_card["preset"], prior_card["identity"]["options"],
+                   decoder_card["identity"]["options"], **stages)
 
     @classmethod
     def from_pretrained(cls, root: Path | None = None, device=None) -> "MakeAVideoLite":
         """The reference weights in data/checkpoints (or another folder holding clip/, prior/, decoder/
-        and, for video, video_decoder/ and interpolation/)."""
+        and, for video, any of video_decoder/, interpolation/, sr_low/ and sr_high/)."""
         root = Path(root or REFERENCE_DIR)
-        video, upf = root / "video_decoder", root / "interpolation"
-        return cls.from_folders(root / "clip", root / "prior", root / "decoder", device,
-                                video if video.is_dir() else None, upf if upf.is_dir() else None)
+        found = {stage: root / stage for stage, _ in VIDEO_STAGES.values() if (root / stage).is_dir()}
+        return cls.from_folders(root / "clip", root / "prior", root / "decoder", device, **found)
 
     @property
     def device(self) -> torch.device:
@@ -165,13 +172,14 @@ class MakeAVideoLite:
     def text_to_video(self, prompts, seed=0, fps: float | None = None, frames: int | None = None,
                       steps: int | None = None, guidance: float | None = None, prior_steps: int | None = None,
                       prior_guidance: float | None = None, skip: int | None = None, upf_steps: int | None = None,
-                      upf_guidance: float | None = None, stop_after: str | None = None, progress: bool = True,
-                      strict: bool = True) -> VideoOutput:
-        """Prompts (a string or a list) -> clips: C_x -> P -> y_e -> D^t (base clip at `fps`) -> upF.
+                      upf_guidance: float | None = None, sr_steps: int | None = None, sr_aug: float = sr_lib.SAMPLE_AUG,
+                      stop_after: str | None = None, progress: bool = True, strict: bool = True) -> VideoOutput:
+        """Prompts (a string or a list) -> clips: C_x -> P -> y_e -> D^t (base clip at `fps`) -> upF -> SR_l^t -> SR_h.
 
         fps, frames: the base clip's, default the preset's; steps / guidance: D^t's DDIM steps and
         guidance scale; the prior's as in text_to_image; skip, upf_steps, upf_guidance: upF's
-        frame-rate factor, DDIM steps and guidance (the preset's); stop_after: the last stage to
+        frame-rate factor, DDIM steps and guidance (the preset's); sr_steps, sr_aug: the SR stages'
+        DDIM steps (the preset's) and conditioning augmentation level; stop_after: the last stage to
         run (STAGE_ORDER; default: every stage the pipeline has). Returns a VideoOutput (.video,
         .videos, .stages, .seconds, .save(), .show()).
         """
@@ -198,6 +206,18 @@ class MakeAVideoLite:
             stages["upF"] = self._upsample(videos, skip, fps, generator, progress, upf_steps, upf_guidance)
             seconds["upF"] = time.perf_counter() - start
             fps *= skip
+        for name, sizes, options, extra in (("SR_l^t", self.preset.sr_low, self.sr_low_options,
+                                             {"fps": fps, "chunk": self.preset.world.frames}),
+                                            ("SR_h", self.preset.sr_high, self.sr_high_options,
+                                             {"chunk": sr_lib.SR_H_CHUNK})):
+            if STAGE_ORDER.index(last) < STAGE_ORDER.index(name):
+                break
+            start = time.perf_counter()
+            stages[name] = sr_lib.sample(self._model(name), list(stages.values())[-1], sizes.size_out, aug=sr_aug,
+                                         steps=sr_steps or sizes.sample_steps, generator=generator,
+                                         prediction=options["prediction"], timesteps=options["timesteps"],
+                                         progress=progress, **extra)
+            seconds[name] = time.perf_counter() - start
         return VideoOutput(stages[last], stages, prompts, seed if isinstance(seed, int) else None, fps, seconds)
 
     # upF's modes
@@ -283,24 +303,32 @@ class MakeAVideoLite:
         return VideoOutput(out, {"upF": out}, [mode], seed if isinstance(seed, int) else None, fps,
                            {"upF": time.perf_counter() - start})
 
+    def _model(self, name: str):
+        """The network of the chain's stage `name` (STAGE_ORDER), or a clear error saying how to get one."""
+        stage, _ = VIDEO_STAGES[name]
+        model = getattr(self, stage)
+        if model is None:
+            first = "`mav-lite train sr_low_image ...` (its image pretraining), then " if stage == "sr_low" else ""
+            raise CheckpointError(f"this pipeline has no {name}: train one with {first}`mav-lite train {stage} "
+                                  f"--preset {self.preset.name} --out runs/{stage}` and `mav-lite publish "
+                                  f"runs/{stage}`, or pass {stage}= to from_folders")
+        return model
+
     def _upf(self):
-        if self.interpolation is None:
-            raise CheckpointError("this pipeline has no upF: train one with `mav-lite train interpolation --preset "
-                                  "cpu --out runs/interpolation` and `mav-lite publish runs/interpolation`, or pass "
-                                  "interpolation= to from_folders")
-        return self.interpolation
+        return self._model("upF")
 
     def _last_stage(self, stop_after: str | None) -> str:
-        if self.video_decoder is None:
-            raise CheckpointError("this pipeline has no video decoder D^t: train one with `mav-lite train "
-                                  "video_decoder --preset cpu --out runs/video_decoder` and `mav-lite publish "
-                                  "runs/video_decoder`, or pass video_decoder= to from_folders")
+        """The last stage text_to_video runs: stop_after, or the end of the unbroken chain the pipeline has."""
         if stop_after is None:
-            return "upF" if self.interpolation is not None else "D^t"
+            stop_after = "D^t"
+            for name in STAGE_ORDER[1:]:
+                if getattr(self, VIDEO_STAGES[name][0]) is None:
+                    break
+                stop_after = name
         if stop_after not in STAGE_ORDER:
             raise ValueError(f"unknown stage {stop_after!r}; stages: {', '.join(STAGE_ORDER)}")
-        if stop_after == "upF":
-            self._upf()
+        for name in STAGE_ORDER[:STAGE_ORDER.index(stop_after) + 1]:
+            self._model(name)
         return stop_after
 
     def _fps(self, fps) -> float:

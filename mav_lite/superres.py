@@ -17,7 +17,9 @@ low-resolution clip already says what is where.
   are the same (`shared_noise=False` draws each frame's own, to show the flicker).
 
 Long clips go through in chunks of frames (`chunk`): SR_h's chunks give exactly the unchunked result
-(the noise is drawn for the whole clip first); SR_l^t's chunks see only their own frames.
+(the noise is drawn for the whole clip first); SR_l^t's chunks see only their own frames, and the
+chain gives it chunks of the length it trained on (the preset's base clip length; upF's clips are
+longer), at the frame rates upF outputs (its training fps reach frame_skip times the base range).
 
     mav-lite train sr_low_image --preset cpu --out runs/sr_low_image
     mav-lite train sr_low --preset cpu --option sr_low_image=runs/sr_low_image --out runs/sr_low
@@ -46,6 +48,8 @@ from .video_decoder import load_parent
 OPTIONS = {"prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0, "drop_prob": 0.0, "max_aug": 0.5}
 VIDEO_OPTIONS = OPTIONS | {"sr_low_image": None}  # SR_l^t: the sr_low_image run it inflates (None: the reference)
 INHERITED = ("prediction", "timesteps")  # SR_l's options that SR_l^t must share
+SAMPLE_AUG = 0.1  # the conditioning augmentation level at sampling (training draws from [0, max_aug])
+SR_H_CHUNK = 8  # frames per SR_h pass in the chain: memory of batch x 8 frames, however long the clip
 
 
 def upsampled(low: torch.Tensor, size: int) -> torch.Tensor:
@@ -82,7 +86,7 @@ def build_image(preset: Preset, sizes) -> UNet:
 
 
 @torch.no_grad()
-def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = 0.1, steps: int = 20, seed=None,
+def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = SAMPLE_AUG, steps: int = 20, seed=None,
            generator: torch.Generator | None = None, fps=None, shared_noise: bool = True, chunk: int | None = None,
            prediction: str = "v", timesteps: int = 1000, progress: bool = False) -> torch.Tensor:
     """Low-resolution images (B, 3, h, w) or clips (B, 3, T, h, w) in [-1, 1] -> (..., size, size).
@@ -92,12 +96,20 @@ def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = 0.1, steps: int 
     """
     if low.ndim not in (4, 5) or low.shape[1] != 3:
         raise ValueError(f"expected images (B, 3, h, w) or clips (B, 3, T, h, w), got shape {tuple(low.shape)}")
-    if min(low.shape[-2:]) < 2 or size <= low.shape[-1]:
-        raise ValueError(f"super-resolution goes from a picture of at least 2x2 pixels up, got "
-                         f"{tuple(low.shape[-2:])} -> {size}x{size}")
+    h, w = low.shape[-2:]
+    if h != w or h < 2:
+        raise ValueError(f"expected square pictures of at least 2x2 pixels, got {h}x{w}")
+    if size <= w:
+        raise ValueError(f"super-resolution goes up: {w}x{w} -> {size}x{size} is not larger")
+    if not 0 <= aug <= 1:
+        raise ValueError(f"aug is a level of the noise schedule in [0, 1], got {aug}")
     video_net = isinstance(sr, VideoUNet)
     if video_net and low.ndim != 5:
         raise ValueError(f"SR_l^t takes clips (B, 3, T, h, w), got shape {tuple(low.shape)}")
+    if video_net and fps is None:
+        raise ValueError("SR_l^t needs the clips' fps")
+    if generator is not None and seed is not None:
+        raise ValueError("give a generator or a seed, not both")
     device = next(sr.parameters()).device
     if generator is None:
         generator = torch.Generator(device).manual_seed(0 if seed is None else int(seed))
@@ -115,8 +127,6 @@ def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = 0.1, steps: int 
                         noise=torch.randn(shape, generator=generator, device=device))
     noise = torch.randn(shape, generator=generator, device=device).expand(b, 3, frames, size, size)
     fps = None if fps is None else torch.as_tensor(fps, dtype=torch.float32, device=device).expand(b)
-    if video_net and fps is None:
-        raise ValueError("SR_l^t needs the clips' fps")
     chunk = frames if chunk is None else int(chunk)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1 frame, got {chunk}")
@@ -157,10 +167,11 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
 
 def _stage(name: str, description: str, sizes, frames: bool, build, rebuild, options: dict) -> Stage:
     def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, position: int, samples: int):
-        s = sizes(preset)
+        s, (low, high) = sizes(preset), preset.world.fps_range
         world = ShapesWorld(size=s.size_out, seed=data_seed)
+        # SR_l^t works on upF's output: clips of world.frames at up to frame_skip times the base fps
         return ResolutionPairStream(world, batch_size, s.size_in, preset.world.frames if frames else 0,
-                                    preset.world.fps_range, position)
+                                    (low, high * preset.interpolation.frame_skip), position)
 
     def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torch.Tensor:
         """The trainer's sample grid: validation pictures upsampled by the model."""

@@ -45,3 +45,30 @@ def test_interpolation_baselines_blend_and_repeat_the_given_neighbours():
     blend = guesses["blend"][0, 0, :, 0, 0].tolist()
     assert blend == [-1.0, -0.5, 0.0, 0.5, 1.0]
     assert guesses["nearest"][0, 0, :, 0, 0].tolist() == [-1.0, -1.0, -1.0, 1.0, 1.0]
+
+
+def test_flicker_is_zero_for_the_truth_and_grows_with_per_frame_noise():
+    from mav_lite.evaluation import static_mask
+    from mav_lite.metrics import flicker
+
+    clips = ShapesWorld(size=32, seed=0).videos(range(4), 5, 8)[0]
+    still = static_mask(clips, margin=3)
+    assert still.float().mean() > 0.3  # most of a clip stands still
+    assert torch.equal(flicker(clips, still), torch.zeros(4))
+    noisy = (clips + 0.05 * torch.randn(clips.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+    same_noise = (clips + 0.05 * torch.randn(1, 3, 1, 32, 32, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+    assert (flicker(noisy, still) > 5 * flicker(same_noise, still)).all()
+    assert flicker(clips, torch.zeros_like(still)).isnan().all()  # no static pixel, no verdict
+
+
+def test_edge_sharpness_is_one_for_the_truth_lower_when_blurred_and_ignores_flat_noise():
+    import torch.nn.functional as F
+
+    from mav_lite.metrics import edge_sharpness
+
+    truth, _, _ = ShapesWorld(size=64, seed=0).images(range(8), size=64)
+    blurred = F.interpolate(F.avg_pool2d(truth, 2), scale_factor=2, mode="bicubic", align_corners=False).clamp(-1, 1)
+    assert torch.allclose(edge_sharpness(truth, truth), torch.ones(8))
+    assert (edge_sharpness(blurred, truth) < 0.9).all()
+    flat_noise = truth + 0.05 * torch.randn(truth.shape, generator=torch.Generator().manual_seed(0))
+    assert (edge_sharpness(flat_noise, truth) < 1.2).all()

@@ -46,10 +46,15 @@ def test_pairs_are_the_same_scenes_at_two_sizes():
 
 
 def test_conditioning_augmentation_noises_to_the_level_it_is_told():
+    from mav_lite import diffusion
+
     x = torch.zeros(64, 3, 8, 8)
-    low = sr_lib.augment(x, torch.full((64,), 0.05), torch.Generator().manual_seed(0))
-    high = sr_lib.augment(x, torch.full((64,), 0.5), torch.Generator().manual_seed(0))
-    assert low.std() < high.std() and sr_lib.augment(x + 1, torch.zeros(64)).mean() > 0.99
+    schedule = diffusion.schedule_for(sr_lib.SCHEDULE, 1000)
+    for level in (0.05, 0.3, 0.5):
+        noised = sr_lib.augment(x, torch.full((64,), level), torch.Generator().manual_seed(0))
+        expected = (1 - schedule.alpha_bar(torch.tensor([round(level * 999)]))).sqrt().item()  # sqrt(1 - abar_s)
+        assert noised.std().item() == pytest.approx(expected, rel=0.05), level
+    assert sr_lib.augment(x + 1, torch.zeros(64)).mean() > 0.99
     a, b = sr_lib.aug_embedding(torch.tensor([0.0, 0.3]), 16)
     assert not torch.equal(a, b)
 
@@ -100,10 +105,14 @@ def test_bad_inputs_get_clear_errors(sr_l):
     clip = ShapesWorld(size=16, seed=0).videos(range(1), 3, 8)[0]
     with pytest.raises(ValueError, match="images \\(B, 3, h, w\\) or clips"):
         sr_lib.sample(net, torch.zeros(3, 16, 16), 32, **FAST)
-    with pytest.raises(ValueError, match="at least 2x2 pixels up"):
+    with pytest.raises(ValueError, match="at least 2x2 pixels"):
         sr_lib.sample(net, torch.zeros(1, 3, 1, 1), 32, **FAST)
-    with pytest.raises(ValueError, match="at least 2x2 pixels up"):
+    with pytest.raises(ValueError, match="square"):
+        sr_lib.sample(net, torch.zeros(1, 3, 16, 8), 32, **FAST)
+    with pytest.raises(ValueError, match="is not larger"):
         sr_lib.sample(net, clip, 16, **FAST)
+    with pytest.raises(ValueError, match="aug is a level"):
+        sr_lib.sample(net, clip, 32, aug=1.5, **FAST)
     with pytest.raises(ValueError, match="SR_l\\^t takes clips"):
         sr_lib.sample(video_sr, clip[:, :, 0], 32, fps=8, **FAST)
     with pytest.raises(ValueError, match="needs the clips' fps"):
@@ -116,3 +125,31 @@ def test_sr_h_loss_falls(tmp_path):
     run = train("sr_high", "ci", tmp_path / "srh", steps=40, lr=3e-3, warmup=4, **(QUIET | {"val_every": 5}))
     val = run.history["val_loss"]
     assert val[-1] < 0.8 * val[0], val
+
+
+def test_text_to_video_runs_the_whole_chain_and_can_stop_after_any_stage(sr_l, tmp_path):
+    from mav_lite import MakeAVideoLite
+    from mav_lite import interpolation as upf_lib
+    from mav_lite.clip import frozen_clip
+    from mav_lite.train import STAGES
+
+    ci = get_preset("ci")
+    torch.manual_seed(0)
+    prior = STAGES["prior"].build(ci, STAGES["prior"].options)
+    decoder = STAGES["decoder"].build(ci, STAGES["decoder"].options)
+    video_decoder = STAGES["video_decoder"].build(ci, {**STAGES["video_decoder"].options, "start": "scratch"})
+    pipe = MakeAVideoLite(frozen_clip(), prior, decoder, "ci", video_decoder=video_decoder,
+                          interpolation=upf_lib.from_video_decoder(video_decoder),
+                          sr_low=load_model(sr_l / "video", "sr_low")[0], sr_high=sr_h())
+    fast = dict(steps=2, prior_steps=2, upf_steps=2, sr_steps=2, progress=False)
+    out = pipe.text_to_video("a red circle", seed=0, **fast)
+    frames = (ci.world.frames - 1) * ci.interpolation.frame_skip + 1
+    assert list(out.stages) == ["D^t", "upF", "SR_l^t", "SR_h"] and set(out.seconds) == {"P", *out.stages}
+    assert out.stages["SR_l^t"].shape == (1, 3, frames, ci.sr_low.size_out, ci.sr_low.size_out)
+    assert out.video.shape == (3, frames, ci.sr_high.size_out, ci.sr_high.size_out)
+    assert torch.equal(out.videos, pipe.text_to_video("a red circle", seed=0, **fast).videos)
+    assert list(pipe.text_to_video("a red circle", stop_after="SR_l^t", **fast).stages)[-1] == "SR_l^t"
+    pipe.sr_low = None
+    assert list(pipe.text_to_video("a red circle", **fast).stages) == ["D^t", "upF"]  # the unbroken chain
+    with pytest.raises(CheckpointError, match="mav-lite train sr_low --preset ci"):
+        pipe.text_to_video("a red circle", stop_after="SR_h", **fast)
