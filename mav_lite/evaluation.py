@@ -159,7 +159,7 @@ def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float 
     conditioned on the output's fps; its "given_psnr" says how close its own redraw of the given
     frames comes (they are pasted back in the output).
     """
-    upf, s, opts = pipe._upf(), pipe.preset.interpolation, pipe.interpolation_options
+    upf, s, opts = pipe._model("upF"), pipe.preset.interpolation, pipe.interpolation_options
     report = {"n": n, "fps": fps}
     for k in skips:
         truth = ShapesWorld(size=pipe.image_size, seed=EVAL_SEED).videos(range(n), 2 * k + 1, fps)[0]

@@ -37,7 +37,7 @@ from .metrics import clip_frames
 from .pseudo3d import VideoUNet
 from .train import Stage, register_stage
 from .video_decoder import OPTIONS as VIDEO_OPTIONS
-from .video_decoder import load_parent
+from .video_decoder import fps_per_clip, load_parent
 
 OPTIONS = {k: v for k, v in VIDEO_OPTIONS.items() if k not in ("decoder", "start", "train", "curriculum")} | {
     "video_decoder": None}
@@ -135,10 +135,7 @@ def sample(upf: VideoUNet, y_e: torch.Tensor, videos: torch.Tensor, known: torch
                          f"got {tuple(y_e.shape)}")
     device = next(upf.parameters()).device
     concat = masked_input(videos.to(device), known.to(device))
-    fps = torch.as_tensor(fps, dtype=torch.float32, device=device)
-    fps = fps.expand(len(videos)) if fps.ndim == 0 else fps
-    if fps.shape != (len(videos),):
-        raise ValueError(f"fps must be one number or one per clip ({len(videos)}), got shape {tuple(fps.shape)}")
+    fps = fps_per_clip(fps, len(videos), device)
     model_fn = diffusion.classifier_free_guidance(upf, y_e.to(device), guidance, fps=fps, concat=concat)
     return diffusion.sample(model_fn, tuple(videos.shape), diffusion.schedule_for(SCHEDULE, timesteps), steps=steps,
                             prediction=prediction, generator=generator,

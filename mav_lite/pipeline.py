@@ -238,7 +238,8 @@ class MakeAVideoLite:
         pair = torch.stack([self._image(first), self._image(last)])
         frames = self.preset.interpolation.window if frames is None else int(frames)
         if frames < 2:
-            raise ValueError(f"frames must be between 2 and upF's {self._upf().config['max_frames']}, got {frames}")
+            limit = self._model("upF").config["max_frames"]
+            raise ValueError(f"frames must be between 2 and upF's {limit}, got {frames}")
         return self._fill(pair, [0, frames - 1], frames, fps, seed, steps, guidance, progress, "interpolation")
 
     @torch.no_grad()
@@ -269,7 +270,7 @@ class MakeAVideoLite:
 
     def _upsample(self, videos, skip: int, fps: float, generator, progress: bool, steps: int | None = None,
                   guidance: float | None = None) -> torch.Tensor:
-        upf, s = self._upf(), self.preset.interpolation
+        upf, s = self._model("upF"), self.preset.interpolation
         if skip < 1:
             raise ValueError(f"skip must be >= 1, got {skip}")
         guidance = s.guidance if guidance is None else guidance
@@ -281,7 +282,7 @@ class MakeAVideoLite:
               mode: str, y_e=None) -> VideoOutput:
         """upF draws a clip of `frames` frames in which frames `given` are `given_frames` (N, 3, H, W),
         conditioned on y_e or else on upF's rule (upf_lib.conditioning_index)."""
-        upf, s = self._upf(), self.preset.interpolation
+        upf, s = self._model("upF"), self.preset.interpolation
         frames = s.window if frames is None else int(frames)
         if not max(given, default=0) < frames <= upf.config["max_frames"]:
             raise ValueError(f"frames must be between {max(given, default=0) + 1} and upF's "
@@ -313,9 +314,6 @@ class MakeAVideoLite:
                                   f"--preset {self.preset.name} --out runs/{stage}` and `mav-lite publish "
                                   f"runs/{stage}`, or pass {stage}= to from_folders")
         return model
-
-    def _upf(self):
-        return self._model("upF")
 
     def _last_stage(self, stop_after: str | None) -> str:
         """The last stage text_to_video runs: stop_after, or the end of the unbroken chain the pipeline has."""

@@ -43,7 +43,7 @@ from .metrics import clip_frames
 from .pseudo3d import VideoUNet, inflate
 from .train import Stage, register_stage
 from .unet import UNet, timestep_embedding
-from .video_decoder import load_parent
+from .video_decoder import fps_per_clip, load_parent
 
 OPTIONS = {"prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0, "drop_prob": 0.0, "max_aug": 0.5}
 VIDEO_OPTIONS = OPTIONS | {"sr_low_image": None}  # SR_l^t: the sr_low_image run it inflates (None: the reference)
@@ -126,7 +126,7 @@ def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = SAMPLE_AUG, step
     condition = augment(upsampled(low, size), levels, timesteps=timesteps,
                         noise=torch.randn(shape, generator=generator, device=device))
     noise = torch.randn(shape, generator=generator, device=device).expand(b, 3, frames, size, size)
-    fps = None if fps is None else torch.as_tensor(fps, dtype=torch.float32, device=device).expand(b)
+    fps = None if fps is None else fps_per_clip(fps, b, device)
     chunk = frames if chunk is None else int(chunk)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1 frame, got {chunk}")

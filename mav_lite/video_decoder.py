@@ -45,6 +45,15 @@ def conditioning_frame(videos: torch.Tensor) -> torch.Tensor:
     return videos[:, :, videos.shape[2] // 2]
 
 
+def fps_per_clip(fps, clips: int, device) -> torch.Tensor:
+    """One number or one per clip -> (clips,) float fps on `device`: what the video U-Nets take."""
+    fps = torch.as_tensor(fps, dtype=torch.float32, device=device)
+    fps = fps.expand(clips) if fps.ndim == 0 else fps
+    if fps.shape != (clips,):
+        raise ValueError(f"fps must be one number or one per clip ({clips}), got shape {tuple(fps.shape)}")
+    return fps
+
+
 @torch.no_grad()
 def sample(video_decoder: VideoUNet, y_e: torch.Tensor, frames: int, size: int, fps=8, guidance: float = 3.0,
            steps: int = 25, seed=None, generator: torch.Generator | None = None, prediction: str = "v",
@@ -54,11 +63,7 @@ def sample(video_decoder: VideoUNet, y_e: torch.Tensor, frames: int, size: int, 
         raise ValueError(f"expected image embeddings of shape (B, {video_decoder.config['cond_dim']}), "
                          f"got {tuple(y_e.shape)}")
     device = next(video_decoder.parameters()).device
-    fps = torch.as_tensor(fps, dtype=torch.float32, device=device)
-    if fps.ndim == 0:
-        fps = fps.expand(len(y_e))
-    if fps.shape != (len(y_e),):
-        raise ValueError(f"fps must be one number or one per clip ({len(y_e)}), got shape {tuple(fps.shape)}")
+    fps = fps_per_clip(fps, len(y_e), device)
     model_fn = diffusion.classifier_free_guidance(video_decoder, y_e.to(device), guidance, fps=fps)
     return diffusion.sample(model_fn, (len(y_e), 3, frames, size, size), diffusion.schedule_for(SCHEDULE, timesteps),
                             steps=steps, prediction=prediction, generator=generator,
