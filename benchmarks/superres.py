@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import resource
 import time
 
 import torch
@@ -23,11 +22,7 @@ from mav_lite.checkpoints import load_pretrained
 from mav_lite.config import get_preset
 from mav_lite.data import ShapesWorld
 from mav_lite.evaluation import EVAL_SEED, superres_report
-
-
-def peak_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux reports KB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from mav_lite.system import peak_memory_mb
 
 
 def main() -> None:
@@ -48,16 +43,16 @@ def main() -> None:
     clip, _ = ShapesWorld(size=low.size_in, seed=EVAL_SEED).video(0, preset.frames_after_upf, fps)
     print(f"\none clip of {preset.frames_after_upf} frames at {fps} fps through the cascade, as text_to_video runs "
           "it (time, process peak memory):")
-    before = peak_mb()
+    before = peak_memory_mb()
     start = time.perf_counter()
     mid = sr_lib.sample(models["sr_low"][0], clip[None], low.size_out, steps=steps, seed=0, fps=fps, chunk=w.frames)
-    print(f"  SR_l^t {low.size_in}->{low.size_out}: {time.perf_counter() - start:.1f} s, peak {peak_mb():.0f} MB "
+    print(f"  SR_l^t {low.size_in}->{low.size_out}: {time.perf_counter() - start:.1f} s, peak {peak_memory_mb():.0f} MB "
           f"(was {before:.0f} MB)")
     for chunk in (8, None):  # the smaller first: the process peak only grows
         start = time.perf_counter()
         sr_lib.sample(models["sr_high"][0], mid, high.size_out, steps=steps, seed=0, chunk=chunk)
         print(f"  SR_h {high.size_in}->{high.size_out}, chunk {chunk or 'all'}: {time.perf_counter() - start:.1f} s, "
-              f"peak {peak_mb():.0f} MB")
+              f"peak {peak_memory_mb():.0f} MB")
 
     start = time.perf_counter()
     report = superres_report(stages, load_pretrained("oracle")[0], n=args.n, frames=w.frames, fps=w.fps, steps=steps)

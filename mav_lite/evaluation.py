@@ -170,7 +170,7 @@ def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float 
                                                s.guidance, steps or s.sample_steps, seed=seed + i,
                                                prediction=opts["prediction"],
                                                timesteps=opts["timesteps"], progress=progress,
-                                               keep_given=False).cpu())
+                                               keep_given=False, clean_given=opts["clean_given"]).cpu())
         raw = torch.cat(raw)
         methods = {"upF": raw} | interpolation_baselines(given, k)
         hidden = [f for f in range(2 * k + 1) if f % k]

@@ -40,7 +40,7 @@ from .video_decoder import OPTIONS as VIDEO_OPTIONS
 from .video_decoder import fps_per_clip, load_parent
 
 OPTIONS = {k: v for k, v in VIDEO_OPTIONS.items() if k not in ("decoder", "start", "train", "curriculum")} | {
-    "video_decoder": None}
+    "video_decoder": None, "clean_given": False}
 MASK_KINDS = ("interpolate", "forward", "backward", "ends", "keyframes", "none")
 SKIPS = (2, 3, 4, 5, 6)
 EXTRA_CHANNELS = 4  # masked RGB video + the mask
@@ -93,6 +93,29 @@ def masked_input(videos: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.where(mask.bool(), videos, 0.0), mask], dim=1)  # nothing of an unknown frame leaks
 
 
+def given_frames_model(upf: VideoUNet, clean_given: bool, prediction: str = "v", timesteps: int = 1000):
+    """upF as the loss and the samplers call it: model(x_t, t, cond, drop, fps, given, known), with
+    given (B, 3, T, H, W) and known (B, T) the frames it is given.
+
+    They always enter through the 4 extra channels (the paper). clean_given: they also take the noisy
+    clip's place in the input, clean, and on them the output is the one that denoises x_t to them
+    exactly, so the loss is the hidden frames' alone and the sampler ends on the given frames."""
+    schedule = diffusion.schedule_for(SCHEDULE, timesteps)
+
+    def model(x_t, t, cond=None, drop=None, fps=None, given=None, known=None):
+        mask = known[:, None, :, None, None]  # (B, 1, T, 1, 1)
+        concat = masked_input(given, known)
+        if not clean_given:
+            return upf(x_t, t, cond=cond, drop=drop, fps=fps, concat=concat)
+        out = upf(torch.where(mask, given, x_t), t, cond=cond, drop=drop, fps=fps, concat=concat)
+        abar = schedule.alpha_bar(t).view(-1, 1, 1, 1, 1)
+        noise = (x_t.float() - abar.sqrt() * given) / (1 - abar).sqrt()  # the eps that made x_t from the given frame
+        exact = diffusion.training_target(given.float(), noise, t, schedule, prediction)
+        return torch.where(mask, exact, out.float())
+
+    return model
+
+
 def conditioning_index(known: torch.Tensor) -> torch.Tensor:
     """(B, T) known frames -> (B,) the frame whose C_y embedding conditions upF: the given frame
     nearest the middle (the earlier one on a tie), or the middle frame when none is given."""
@@ -126,7 +149,8 @@ def from_video_decoder(video_decoder: VideoUNet) -> VideoUNet:
 @torch.no_grad()
 def sample(upf: VideoUNet, y_e: torch.Tensor, videos: torch.Tensor, known: torch.Tensor, fps=8,
            guidance: float = 2.0, steps: int = 25, seed=None, generator: torch.Generator | None = None,
-           prediction: str = "v", timesteps: int = 1000, progress: bool = False) -> torch.Tensor:
+           prediction: str = "v", timesteps: int = 1000, progress: bool = False,
+           clean_given: bool = False) -> torch.Tensor:
     """Fill in clips: videos (B, 3, T, H, W) whose frames where known (B, T) is True are given
     (the others are ignored) -> (B, 3, T, H, W) in [-1, 1], every frame drawn by upF (paste the
     given ones back with `keep_known`)."""
@@ -134,9 +158,10 @@ def sample(upf: VideoUNet, y_e: torch.Tensor, videos: torch.Tensor, known: torch
         raise ValueError(f"expected image embeddings of shape ({len(videos)}, {upf.config['cond_dim']}), "
                          f"got {tuple(y_e.shape)}")
     device = next(upf.parameters()).device
-    concat = masked_input(videos.to(device), known.to(device))
     fps = fps_per_clip(fps, len(videos), device)
-    model_fn = diffusion.classifier_free_guidance(upf, y_e.to(device), guidance, fps=fps, concat=concat)
+    model_fn = diffusion.classifier_free_guidance(given_frames_model(upf, clean_given, prediction, timesteps),
+                                                  y_e.to(device), guidance, fps=fps, given=videos.to(device),
+                                                  known=known.to(device))
     return diffusion.sample(model_fn, tuple(videos.shape), diffusion.schedule_for(SCHEDULE, timesteps), steps=steps,
                             prediction=prediction, generator=generator,
                             seed=None if generator is not None else seed, device=device, progress=progress)
@@ -162,7 +187,7 @@ def windows(frames: int, skip: int, window: int) -> tuple[list[int], int]:
 def upsample_frames(upf: VideoUNet, clip, videos: torch.Tensor, skip: int, fps: float, window: int,
                     guidance: float = 2.0, steps: int = 25, seed=None, generator: torch.Generator | None = None,
                     prediction: str = "v", timesteps: int = 1000, progress: bool = False,
-                    keep_given: bool = True) -> torch.Tensor:
+                    keep_given: bool = True, clean_given: bool = False) -> torch.Tensor:
     """Base clips (B, 3, T, H, W) at `fps` (one number) -> (B, 3, (T - 1) * skip + 1, H, W) at
     fps * skip; `clip` is the CLIP-lite whose C_y gives each window its embedding.
 
@@ -186,7 +211,7 @@ def upsample_frames(upf: VideoUNet, clip, videos: torch.Tensor, skip: int, fps: 
     piece_known = torch.cat([known[:, s:s + length] for s in starts])
     y_e = conditioning_embedding(clip, pieces, piece_known)
     filled = sample(upf, y_e, pieces, piece_known, float(fps) * skip, guidance, steps, seed, generator, prediction,
-                    timesteps, progress)
+                    timesteps, progress, clean_given)
     filled = rearrange(filled, "(n b) c l h w -> n b c l h w", n=len(starts))
     out, done = canvas.clone(), torch.zeros(frames, dtype=torch.bool)
     for piece, s in zip(filled, starts):
@@ -217,8 +242,8 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
     known = random_masks(len(x0), x0.shape[2], torch.Generator().manual_seed(mask_seed)).to(device)
     with torch.no_grad():
         y_e = conditioning_embedding(frozen_clip(options["clip"], str(device)), x0, known)
-    return conditioned_loss(model, x0, y_e, generator, options, fps=fps.to(device),
-                            concat=masked_input(x0, known))
+    upf = given_frames_model(model, options["clean_given"], options["prediction"], options["timesteps"])
+    return conditioned_loss(upf, x0, y_e, generator, options, fps=fps.to(device), given=x0, known=known)
 
 
 def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torch.Tensor:
@@ -231,7 +256,7 @@ def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torc
     known = frame_mask("interpolate", s.window, s.frame_skip).expand(clips, -1).to(device)
     y_e = conditioning_embedding(frozen_clip(options["clip"], str(device)), videos, known)
     out = sample(model, y_e, videos, known, w.fps, s.guidance, s.sample_steps, seed=seed,
-                 prediction=options["prediction"], timesteps=options["timesteps"])
+                 prediction=options["prediction"], timesteps=options["timesteps"], clean_given=options["clean_given"])
     return clip_frames(out)
 
 

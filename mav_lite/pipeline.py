@@ -276,7 +276,8 @@ class MakeAVideoLite:
         guidance = s.guidance if guidance is None else guidance
         return upf_lib.upsample_frames(upf, self.clip, videos, skip, fps, s.window, guidance, steps or s.sample_steps,
                                        generator=generator, prediction=self.interpolation_options["prediction"],
-                                       timesteps=self.interpolation_options["timesteps"], progress=progress)
+                                       timesteps=self.interpolation_options["timesteps"], progress=progress,
+                                       clean_given=self.interpolation_options["clean_given"])
 
     def _fill(self, given_frames, given: list[int], frames: int | None, fps, seed, steps, guidance, progress,
               mode: str, y_e=None) -> VideoOutput:
@@ -299,7 +300,8 @@ class MakeAVideoLite:
         out = upf_lib.sample(upf, y_e, canvas, known, fps, s.guidance if guidance is None else guidance,
                              steps or s.sample_steps, generator=self._generator(seed),
                              prediction=self.interpolation_options["prediction"],
-                             timesteps=self.interpolation_options["timesteps"], progress=progress)
+                             timesteps=self.interpolation_options["timesteps"], progress=progress,
+                             clean_given=self.interpolation_options["clean_given"])
         out = upf_lib.keep_known(out, canvas, known)
         return VideoOutput(out, {"upF": out}, [mode], seed if isinstance(seed, int) else None, fps,
                            {"upF": time.perf_counter() - start})

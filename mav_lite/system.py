@@ -9,6 +9,7 @@ processor's features, never from one timing.
 from __future__ import annotations
 
 import platform
+import resource
 import sys
 
 import torch
@@ -22,6 +23,15 @@ def cpu_has_bf16() -> bool:
 def device() -> torch.device:
     """The device the course trains on: CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def peak_memory_mb() -> float:
+    """Peak memory so far, in MB: what torch allocated on the GPU when there is one (reset it with
+    torch.cuda.reset_peak_memory_stats()), else this process's peak resident memory (it only grows,
+    so measure the smaller job first)."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KB
 
 
 def report() -> dict[str, str]:
