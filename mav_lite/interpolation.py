@@ -19,6 +19,11 @@ frames that begin and end on given frames, all windows in one batch; the given f
 back at the end (the model redraws them within its noise: `benchmarks/interpolation.py` reports how
 close).
 
+Option `clean_given` (off by default, an experiment: README, "Frame interpolation"): the given frames
+also replace the noisy clip in the input, clean, and on them the output is the one that denoises to
+them exactly (`given_frames_model`), so upF reads them through D^t's trained input weights instead of
+only through the 4 new channels that start at zero.
+
     mav-lite train interpolation --preset cpu --out runs/interpolation
     video = upsample_frames(upf, clip, base, skip=4, fps=8, window=9, seed=0)  # (B, 3, 29, H, W)
 """
