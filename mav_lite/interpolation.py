@@ -99,19 +99,18 @@ def masked_input(videos: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
 
 
 def given_frames_model(upf: VideoUNet, clean_given: bool, prediction: str = "v", timesteps: int = 1000):
-    """upF as the loss and the samplers call it: model(x_t, t, cond, drop, fps, given, known), with
-    given (B, 3, T, H, W) and known (B, T) the frames it is given.
+    """upF as the loss and the samplers call it: model(x_t, t, cond, drop, fps, concat), with concat
+    = masked_input(the given frames, known) made once per clip.
 
-    They always enter through the 4 extra channels (the paper). clean_given: they also take the noisy
-    clip's place in the input, clean, and on them the output is the one that denoises x_t to them
-    exactly, so the loss is the hidden frames' alone and the sampler ends on the given frames."""
+    The given frames always enter through the 4 extra channels (the paper). clean_given: they also
+    take the noisy clip's place in the input, clean, and on them the output is the one that denoises
+    x_t to them exactly, so the loss is the hidden frames' alone and the sampler ends on the given frames."""
+    if not clean_given:
+        return upf
     schedule = diffusion.schedule_for(SCHEDULE, timesteps)
 
-    def model(x_t, t, cond=None, drop=None, fps=None, given=None, known=None):
-        mask = known[:, None, :, None, None]  # (B, 1, T, 1, 1)
-        concat = masked_input(given, known)
-        if not clean_given:
-            return upf(x_t, t, cond=cond, drop=drop, fps=fps, concat=concat)
+    def model(x_t, t, cond=None, drop=None, fps=None, concat=None):
+        given, mask = concat[:, :3], concat[:, 3:] > 0.5  # (B, 3, T, H, W) and (B, 1, T, H, W)
         out = upf(torch.where(mask, given, x_t), t, cond=cond, drop=drop, fps=fps, concat=concat)
         abar = schedule.alpha_bar(t).view(-1, 1, 1, 1, 1)
         noise = (x_t.float() - abar.sqrt() * given) / (1 - abar).sqrt()  # the eps that made x_t from the given frame
@@ -165,8 +164,8 @@ def sample(upf: VideoUNet, y_e: torch.Tensor, videos: torch.Tensor, known: torch
     device = next(upf.parameters()).device
     fps = fps_per_clip(fps, len(videos), device)
     model_fn = diffusion.classifier_free_guidance(given_frames_model(upf, clean_given, prediction, timesteps),
-                                                  y_e.to(device), guidance, fps=fps, given=videos.to(device),
-                                                  known=known.to(device))
+                                                  y_e.to(device), guidance, fps=fps,
+                                                  concat=masked_input(videos.to(device), known.to(device)))
     return diffusion.sample(model_fn, tuple(videos.shape), diffusion.schedule_for(SCHEDULE, timesteps), steps=steps,
                             prediction=prediction, generator=generator,
                             seed=None if generator is not None else seed, device=device, progress=progress)
@@ -248,7 +247,7 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
     with torch.no_grad():
         y_e = conditioning_embedding(frozen_clip(options["clip"], str(device)), x0, known)
     upf = given_frames_model(model, options["clean_given"], options["prediction"], options["timesteps"])
-    return conditioned_loss(upf, x0, y_e, generator, options, fps=fps.to(device), given=x0, known=known)
+    return conditioned_loss(upf, x0, y_e, generator, options, fps=fps.to(device), concat=masked_input(x0, known))
 
 
 def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torch.Tensor:
