@@ -6,6 +6,10 @@
     mav-lite train unconditional --preset cpu --steps 1500 --out runs/uncond   # train a stage (--resume)
     mav-lite publish runs/uncond                   # its weights become the reference in data/checkpoints
     mav-lite text-to-image "a red circle" "a blue star at the top left" --out outputs/images.png
+    mav-lite generate "a red circle" --out outputs/clip.mp4 --seed 0 --fps 8   # text to video, the whole chain
+    mav-lite animate photo.png --out outputs/animated.mp4              # image to video
+    mav-lite interpolate first.png last.png --out outputs/joined.gif   # two images to a clip
+    mav-lite app                                   # the widget apps of notebooks 11 and 12, served by Voila
 
 Bad arguments end with exit code 2 and a one-line message, never a traceback.
 """
@@ -13,6 +17,7 @@ Bad arguments end with exit code 2 and a one-line message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -80,6 +85,80 @@ def _text_to_image(args) -> None:
     print(f"wrote {out}: {len(images)} image(s) of {pipe.image_size}x{pipe.image_size}, shown {scale}x larger")
 
 
+def _pipeline(args):
+    """The reference chain (or --checkpoints), and the active preset, whose step counts the commands use."""
+    from . import MakeAVideoLite
+    from .config import get_preset
+
+    preset, pipe = get_preset(args.preset), MakeAVideoLite.from_pretrained(args.checkpoints)
+    print(f"weights: {pipe.preset.summary()}\nDDIM steps: preset {preset.name!r}'s")
+    return pipe, preset
+
+
+def _write(out, path: str) -> None:
+    """Save a VideoOutput's clip and say what it holds and how long each stage took."""
+    path = out.save(path)
+    t, size = out.video.shape[1], out.video.shape[-1]
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in out.seconds.items())
+    print(f"wrote {path}: {t} frames of {size}x{size} at {out.fps:g} fps ({stages})")
+
+
+def _generate(args) -> None:
+    pipe, preset = _pipeline(args)
+    out = pipe.text_to_video(args.prompt, seed=args.seed, fps=args.fps, frames=args.frames,
+                             steps=args.steps or preset.video.sample_steps, guidance=args.guidance,
+                             prior_steps=preset.prior.sample_steps, upf_steps=preset.interpolation.sample_steps,
+                             sr_steps=preset.sr_low.sample_steps, stop_after=args.stop_after,
+                             strict=not args.allow_unknown)
+    _write(out, args.out)
+
+
+def _upf_mode(args) -> None:
+    pipe, preset = _pipeline(args)
+    knobs = dict(seed=args.seed, fps=args.fps, frames=args.frames, steps=args.steps or preset.interpolation.sample_steps,
+                 guidance=args.guidance, stop_after=args.stop_after, sr_steps=preset.sr_low.sample_steps)
+    if args.command == "animate":
+        out = pipe.image_to_video(args.image, **knobs)
+    else:
+        out = pipe.interpolate(args.first, args.last, **knobs)
+    _write(out, args.out)
+
+
+APPS = {"image-to-video": "notebooks/11_image_to_video_app.ipynb",
+        "interpolation": "notebooks/12_interpolation_app.ipynb"}
+
+
+def _app(args) -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    notebook = root / APPS[args.app]
+    if not notebook.exists():
+        raise FileNotFoundError(f"no {notebook}: `mav-lite app` serves the notebooks of a clone of the course")
+    env = {**os.environ, "MAV_LITE_PROFILE": args.preset} if args.preset else None
+    command = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}",
+               "--Voila.ip=127.0.0.1", *(["--no-browser"] if args.no_browser else [])]
+    print(f"serving {notebook.name} at http://127.0.0.1:{args.port} (Ctrl-C stops it)")
+    subprocess.run(command, env=env, check=False)
+
+
+def _chain_arguments(p: argparse.ArgumentParser, out: str) -> None:
+    """The options generate, animate and interpolate share."""
+    p.add_argument("--out", default=out, help=f"the .mp4 or .gif to write (default: {out})")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same video (default: 0)")
+    p.add_argument("--fps", type=float, default=None, help="frames per second of the first stage's clip "
+                   "(default: the preset's)")
+    p.add_argument("--frames", type=int, default=None, help="frames of the first stage's clip (default: the preset's)")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps of the first stage (default: the preset's)")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale of the first stage")
+    p.add_argument("--stop-after", default=None, help="the last stage to run: D^t, upF, SR_l^t or SR_h "
+                   "(default: every stage)")
+    p.add_argument("--preset", default=None, help="whose step counts to use: ci, cpu, gpu or paper "
+                   "(default: $MAV_LITE_PROFILE)")
+    p.add_argument("--checkpoints", type=Path, default=None, help="a folder of stage checkpoints "
+                   "(default: data/checkpoints)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mav-lite", description="Make-A-Video, rebuilt at laptop scale.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -117,6 +196,31 @@ def parser() -> argparse.ArgumentParser:
     t2i.add_argument("--checkpoints", type=Path, default=None, help="a folder with clip/, prior/, decoder/ "
                      "(default: data/checkpoints)")
     t2i.set_defaults(run=_text_to_image)
+    gen = sub.add_parser("generate", help="text to video with the reference chain: C_x -> P -> D^t -> upF -> "
+                         "SR_l^t -> SR_h", epilog='example: mav-lite generate "a red circle" --out clip.mp4 --seed 0 --fps 8')
+    gen.add_argument("prompt", help="what to draw, in Shapes World's words")
+    gen.add_argument("--allow-unknown", action="store_true", help="map unknown words to [unk] with a warning")
+    _chain_arguments(gen, "outputs/clip.mp4")
+    gen.set_defaults(run=_generate)
+    animate = sub.add_parser("animate", help="image to video: the image is the first frame (upF, then SR)",
+                             epilog="example: mav-lite animate photo.png --out outputs/animated.mp4")
+    animate.add_argument("image", help="an image file of any size, mode and format")
+    _chain_arguments(animate, "outputs/animated.mp4")
+    animate.set_defaults(run=_upf_mode)
+    join = sub.add_parser("interpolate", help="two images to a clip from the first to the last (upF, then SR)",
+                          epilog="example: mav-lite interpolate first.png last.png --frames 9 --out outputs/joined.gif")
+    join.add_argument("first", help="the first frame: an image file")
+    join.add_argument("last", help="the last frame: an image file")
+    _chain_arguments(join, "outputs/interpolated.mp4")
+    join.set_defaults(run=_upf_mode)
+    app = sub.add_parser("app", help="serve a widget app (notebook 11 or 12) with Voila in the browser",
+                         epilog="example: mav-lite app interpolation --port 8866")
+    app.add_argument("app", nargs="?", choices=sorted(APPS), default="image-to-video",
+                     help="which app (default: image-to-video)")
+    app.add_argument("--port", type=int, default=8866)
+    app.add_argument("--no-browser", action="store_true", help="serve only; open the address yourself")
+    app.add_argument("--preset", default=None, help="ci, cpu, gpu or paper (default: $MAV_LITE_PROFILE)")
+    app.set_defaults(run=_app)
     return p
 
 

@@ -1,7 +1,7 @@
 """A user's image, whatever it is, as the (3, size, size) tensor in [-1, 1] the chain works on.
 
-image_to_video and interpolate (notebooks 08, 11, 12) accept a path, a PIL image, a numpy array
-or a torch tensor, of any size, mode and format:
+image_to_video and interpolate (notebooks 08, 11, 12) accept a path, the bytes of an image file (an
+upload), a PIL image, a numpy array or a torch tensor, of any size, mode and format:
 
 - tensors follow the package's convention: (3, H, W) or (1, H, W) or (H, W), floats in [-1, 1]
   (what ShapesWorld.image and the samplers return);
@@ -18,6 +18,7 @@ is not a picture gets a ValueError or TypeError that says what was expected.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -25,21 +26,34 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-EXPECTED = "a path, a PIL image, a numpy array (H, W[, C]) or a torch tensor ([C,] H, W)"
+EXPECTED = "a path, an image file's bytes, a PIL image, a numpy array (H, W[, C]) or a torch tensor ([C,] H, W)"
 MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "I;16", "I;16B", "I;16L", "F")
 
 
-def _open(path: Path) -> Image.Image:
+def _open(file, name: str) -> Image.Image:
+    """A path or a file object -> the PIL image in it; `name` is what an error calls it."""
+    try:
+        with Image.open(file) as image:
+            image.load()
+            return ImageOps.exif_transpose(image)  # a phone photo the right way up
+    except UnidentifiedImageError:
+        raise ValueError(f"{name}: not an image PIL can read (PNG, JPEG, GIF, BMP, TIFF, WebP, ...)") from None
+    except OSError as error:  # a truncated or damaged file
+        raise ValueError(f"{name}: not an image PIL can read ({error})") from None
+
+
+def _open_path(path: Path) -> Image.Image:
     if not path.exists():
         raise FileNotFoundError(f"no image at {path}")
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not an image")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return ImageOps.exif_transpose(image)  # a phone photo the right way up
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{path} is not an image PIL can read ({error})") from None
+    return _open(path, str(path))
+
+
+def _open_bytes(data) -> Image.Image:
+    if len(data) == 0:
+        raise ValueError("the image file is empty (0 bytes)")
+    return _open(io.BytesIO(bytes(data)), f"the file ({len(data)} bytes)")
 
 
 def _from_numpy(array: np.ndarray) -> Image.Image:
@@ -103,7 +117,9 @@ def as_image(image, size: int) -> torch.Tensor:
             return tensor.clone()
         pil = Image.fromarray(np.round((tensor.permute(1, 2, 0).numpy() + 1) * 127.5).astype(np.uint8))
     elif isinstance(image, (str, Path)):
-        pil = _open(Path(image))
+        pil = _open_path(Path(image))
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        pil = _open_bytes(image)
     elif isinstance(image, Image.Image):
         pil = image
     elif isinstance(image, np.ndarray):

@@ -100,7 +100,7 @@ class MakeAVideoLite:
     @classmethod
     def from_folders(cls, clip: Path, prior: Path, decoder: Path, device=None, video_decoder: Path | None = None,
                      interpolation: Path | None = None, sr_low: Path | None = None,
-                     sr_high: Path | None = None) -> "MakeAVideoLite":
+                     sr_high: Path | None = None) -> MakeAVideoLite:
         """A pipeline from checkpoint folders (run folders of `mav-lite train`, or reference ones)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         clip_model, _ = load_model(clip, "clip", device)
@@ -120,7 +120,7 @@ class MakeAVideoLite:
                    decoder_card["identity"]["options"], **stages)
 
     @classmethod
-    def from_pretrained(cls, root: Path | None = None, device=None) -> "MakeAVideoLite":
+    def from_pretrained(cls, root: Path | None = None, device=None) -> MakeAVideoLite:
         """The reference weights in data/checkpoints (or another folder holding clip/, prior/, decoder/
         and, for video, any of video_decoder/, interpolation/, sr_low/ and sr_high/)."""
         root = Path(root or REFERENCE_DIR)
@@ -206,6 +206,13 @@ class MakeAVideoLite:
             stages["upF"] = self._upsample(videos, skip, fps, generator, progress, upf_steps, upf_guidance)
             seconds["upF"] = time.perf_counter() - start
             fps *= skip
+        self._super_resolve(stages, seconds, last, fps, generator, sr_steps, sr_aug, progress)
+        return VideoOutput(stages[last], stages, prompts, seed if isinstance(seed, int) else None, fps, seconds)
+
+    def _super_resolve(self, stages: dict, seconds: dict, last: str, fps: float, generator, steps: int | None,
+                       aug: float, progress: bool) -> None:
+        """Run SR_l^t then SR_h on the newest clips in `stages`, up to the stage `last`; adds their clips
+        to `stages` and their times to `seconds`."""
         for name, sizes, options, extra in (("SR_l^t", self.preset.sr_low, self.sr_low_options,
                                              {"fps": fps, "chunk": self.preset.world.frames}),
                                             ("SR_h", self.preset.sr_high, self.sr_high_options,
@@ -213,40 +220,50 @@ class MakeAVideoLite:
             if STAGE_ORDER.index(last) < STAGE_ORDER.index(name):
                 break
             start = time.perf_counter()
-            stages[name] = sr_lib.sample(self._model(name), list(stages.values())[-1], sizes.size_out, aug=sr_aug,
-                                         steps=sr_steps or sizes.sample_steps, generator=generator,
+            stages[name] = sr_lib.sample(self._model(name), list(stages.values())[-1], sizes.size_out, aug=aug,
+                                         steps=steps or sizes.sample_steps, generator=generator,
                                          prediction=options["prediction"], timesteps=options["timesteps"],
                                          progress=progress, **extra)
             seconds[name] = time.perf_counter() - start
-        return VideoOutput(stages[last], stages, prompts, seed if isinstance(seed, int) else None, fps, seconds)
 
     # upF's modes
 
     @torch.no_grad()
     def image_to_video(self, image, *, seed=0, frames: int | None = None, fps: float | None = None,
-                       steps: int | None = None, guidance: float | None = None, progress: bool = True) -> VideoOutput:
+                       steps: int | None = None, guidance: float | None = None, stop_after: str | None = None,
+                       sr_steps: int | None = None, sr_aug: float = sr_lib.SAMPLE_AUG,
+                       progress: bool = True) -> VideoOutput:
         """One image -> a clip that starts with it: upF with only the first frame given, conditioned
-        on the image's own C_y embedding. frames: the clip's length (default upF's window)."""
+        on the image's own C_y embedding, then SR_l^t and SR_h. frames: the clip's length (default
+        upF's window); steps / guidance: upF's; stop_after, sr_steps, sr_aug: as in text_to_video."""
         first = self._image(image)
-        return self._fill(first[None], [0], frames, fps, seed, steps, guidance, progress, "image to video")
+        return self._fill(first[None], [0], frames, fps, seed, steps, guidance, progress, "image to video",
+                          chain=(stop_after, sr_steps, sr_aug))
 
     @torch.no_grad()
     def interpolate(self, first, last, *, seed=0, frames: int | None = None, fps: float | None = None,
-                    steps: int | None = None, guidance: float | None = None, progress: bool = True) -> VideoOutput:
+                    steps: int | None = None, guidance: float | None = None, stop_after: str | None = None,
+                    sr_steps: int | None = None, sr_aug: float = sr_lib.SAMPLE_AUG,
+                    progress: bool = True) -> VideoOutput:
         """Two images -> a clip of `frames` frames (default upF's window) from the first to the last,
-        conditioned on the first's C_y embedding (the given frame nearest the middle, as upF trained)."""
+        conditioned on the first's C_y embedding (the given frame nearest the middle, as upF trained),
+        then SR_l^t and SR_h (stop_after, sr_steps, sr_aug: as in text_to_video)."""
         pair = torch.stack([self._image(first), self._image(last)])
         frames = self.preset.interpolation.window if frames is None else int(frames)
         if frames < 2:
             limit = self._model("upF").config["max_frames"]
             raise ValueError(f"frames must be between 2 and upF's {limit}, got {frames}")
-        return self._fill(pair, [0, frames - 1], frames, fps, seed, steps, guidance, progress, "interpolation")
+        return self._fill(pair, [0, frames - 1], frames, fps, seed, steps, guidance, progress, "interpolation",
+                          chain=(stop_after, sr_steps, sr_aug))
 
     @torch.no_grad()
     def variation(self, video, *, seed=0, keep_every: int | None = None, fps: float | None = None,
-                  steps: int | None = None, guidance: float | None = None, progress: bool = True) -> VideoOutput:
-        """A clip (3, T, H, W) -> a new clip of the same length and new noise, from the embedding of
-        its middle frame; keep_every=k keeps frames 0, k, 2k, ... of the original (None: none)."""
+                  steps: int | None = None, guidance: float | None = None, stop_after: str | None = None,
+                  sr_steps: int | None = None, sr_aug: float = sr_lib.SAMPLE_AUG,
+                  progress: bool = True) -> VideoOutput:
+        """A clip (3, T, H, W) at the base size -> a new clip of the same length and new noise, from the
+        embedding of its middle frame; keep_every=k keeps frames 0, k, 2k, ... of the original (None:
+        none); then SR_l^t and SR_h (stop_after, sr_steps, sr_aug: as in text_to_video)."""
         video = self._video(video)
         t = video.shape[1]
         if keep_every is not None and not 2 <= keep_every <= t:
@@ -254,7 +271,8 @@ class MakeAVideoLite:
         given = [] if keep_every is None else list(range(0, t, keep_every))
         y_e = None if given else self.clip.encode_image(video_lib.conditioning_frame(video[None]).to(self.device))
         frames = video.transpose(0, 1)[given]  # (N, 3, H, W): the frames kept
-        return self._fill(frames, given, t, fps, seed, steps, guidance, progress, "variation", y_e)
+        return self._fill(frames, given, t, fps, seed, steps, guidance, progress, "variation",
+                          chain=(stop_after, sr_steps, sr_aug), y_e=y_e)
 
     @torch.no_grad()
     def upsample_frames(self, video, *, skip: int | None = None, fps: float | None = None, seed=0,
@@ -280,9 +298,12 @@ class MakeAVideoLite:
                                        clean_given=self.interpolation_options["clean_given"])
 
     def _fill(self, given_frames, given: list[int], frames: int | None, fps, seed, steps, guidance, progress,
-              mode: str, y_e=None) -> VideoOutput:
+              mode: str, chain: tuple, y_e=None) -> VideoOutput:
         """upF draws a clip of `frames` frames in which frames `given` are `given_frames` (N, 3, H, W),
-        conditioned on y_e or else on upF's rule (upf_lib.conditioning_index)."""
+        conditioned on y_e or else on upF's rule (upf_lib.conditioning_index); then the SR stages, as
+        chain = (stop_after, sr_steps, sr_aug) asks."""
+        stop_after, sr_steps, sr_aug = chain
+        last = self._last_stage(stop_after, first="upF")
         upf, s = self._model("upF"), self.preset.interpolation
         frames = s.window if frames is None else int(frames)
         if not max(given, default=0) < frames <= upf.config["max_frames"]:
@@ -296,15 +317,16 @@ class MakeAVideoLite:
             canvas[0, :, f], known[0, f] = given_frames[k], True
         if y_e is None:
             y_e = upf_lib.conditioning_embedding(self.clip, canvas, known)
-        start = time.perf_counter()
+        start, generator = time.perf_counter(), self._generator(seed)
         out = upf_lib.sample(upf, y_e, canvas, known, fps, s.guidance if guidance is None else guidance,
-                             steps or s.sample_steps, generator=self._generator(seed),
+                             steps or s.sample_steps, generator=generator,
                              prediction=self.interpolation_options["prediction"],
                              timesteps=self.interpolation_options["timesteps"], progress=progress,
                              clean_given=self.interpolation_options["clean_given"])
-        out = upf_lib.keep_known(out, canvas, known)
-        return VideoOutput(out, {"upF": out}, [mode], seed if isinstance(seed, int) else None, fps,
-                           {"upF": time.perf_counter() - start})
+        stages = {"upF": upf_lib.keep_known(out, canvas, known)}
+        seconds = {"upF": time.perf_counter() - start}
+        self._super_resolve(stages, seconds, last, fps, generator, sr_steps, sr_aug, progress)
+        return VideoOutput(stages[last], stages, [mode], seed if isinstance(seed, int) else None, fps, seconds)
 
     def _model(self, name: str):
         """The network of the chain's stage `name` (STAGE_ORDER), or a clear error saying how to get one."""
@@ -317,17 +339,25 @@ class MakeAVideoLite:
                                   f"runs/{stage}`, or pass {stage}= to from_folders")
         return model
 
-    def _last_stage(self, stop_after: str | None) -> str:
-        """The last stage text_to_video runs: stop_after, or the end of the unbroken chain the pipeline has."""
+    def available_stages(self, first: str = "D^t") -> tuple[str, ...]:
+        """The stages a mode that starts at `first` runs by default: the unbroken chain of trained
+        stages from there (a CheckpointError says how to train `first` if the pipeline lacks it)."""
+        last = self._last_stage(None, first)
+        return STAGE_ORDER[STAGE_ORDER.index(first):STAGE_ORDER.index(last) + 1]
+
+    def _last_stage(self, stop_after: str | None, first: str = "D^t") -> str:
+        """The last stage a mode runs when it starts at stage `first`: stop_after, or the end of the
+        unbroken chain the pipeline has from there."""
         if stop_after is None:
-            stop_after = "D^t"
-            for name in STAGE_ORDER[1:]:
+            stop_after = first
+            for name in STAGE_ORDER[STAGE_ORDER.index(first) + 1:]:
                 if getattr(self, VIDEO_STAGES[name][0]) is None:
                     break
                 stop_after = name
-        if stop_after not in STAGE_ORDER:
-            raise ValueError(f"unknown stage {stop_after!r}; stages: {', '.join(STAGE_ORDER)}")
-        for name in STAGE_ORDER[:STAGE_ORDER.index(stop_after) + 1]:
+        stages = STAGE_ORDER[STAGE_ORDER.index(first):]
+        if stop_after not in stages:
+            raise ValueError(f"unknown stage {stop_after!r}; stages: {', '.join(stages)}")
+        for name in stages[:stages.index(stop_after) + 1]:
             self._model(name)
         return stop_after
 

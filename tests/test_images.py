@@ -67,6 +67,8 @@ def test_a_file_of_any_format_is_read(tmp_path):
         with pytest.warns(UserWarning, match="resized 20x20 -> 16x16"):
             image = as_image(str(path), 16) if suffix == "png" else as_image(path, 16)
         assert image[2].mean() > 0.9 and image[0].mean() < -0.9, suffix
+        with pytest.warns(UserWarning, match="resized 20x20 -> 16x16"):
+            assert torch.equal(as_image(path.read_bytes(), 16), image)  # an upload: the file's bytes
 
 
 def test_a_tensor_of_another_size_is_resized():
@@ -100,6 +102,10 @@ def test_files_that_are_not_images_and_folders_are_refused(tmp_path):
         as_image(text, 16)
     with pytest.raises(ValueError, match="is a folder"):
         as_image(tmp_path, 16)
+    with pytest.raises(ValueError, match="the file \\(13 bytes\\): not an image PIL can read"):
+        as_image(b"not a picture", 16)  # an upload's bytes
+    with pytest.raises(ValueError, match="the image file is empty"):
+        as_image(memoryview(b""), 16)
     with pytest.raises(ValueError, match="empty \\(0x5 pixels\\)"):
         as_image(Image.new("RGB", (0, 5)), 16)
     with pytest.raises(ValueError, match="mode LAB is not supported"):

@@ -1,0 +1,58 @@
+"""Time per stage of one text-to-video with the reference chain, in fp32 and in bf16 where the
+hardware computes in it natively.
+
+    python benchmarks/generate.py [--prompts 1] [--repeat 2]
+
+One prompt through C_x -> P -> D^t -> upF -> SR_l^t -> SR_h with the weights' preset's step counts
+(`cpu`: 8 frames @32² -> 29 frames @128²). Issue 8's goal: <= 60 s in all on 2 CPU cores. Each
+precision runs `repeat` times after a warm-up; the table gives the fastest run's seconds per stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+
+import torch
+
+from mav_lite import MakeAVideoLite
+from mav_lite.system import cpu_has_bf16, peak_memory_mb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=1, help="clips drawn at once")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs per precision (the fastest counts)")
+    args = parser.parse_args()
+    pipe = MakeAVideoLite.from_pretrained()
+    device = pipe.device.type
+    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"{device}; weights: {pipe.preset.summary()}")
+    native_bf16 = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_bf16()
+    precisions = {"fp32": contextlib.nullcontext}
+    if native_bf16:
+        precisions["bf16"] = lambda: torch.autocast(device, dtype=torch.bfloat16)
+    else:
+        print("bf16 skipped: this processor has no native bf16 (it would be far slower than fp32)")
+    prompts = ["a large red circle"] * args.prompts
+    pipe.text_to_video(prompts, seed=0, steps=1, prior_steps=1, upf_steps=1, sr_steps=1, progress=False)  # warm-up
+    rows = {}
+    for name, context in precisions.items():
+        runs = []
+        for _ in range(args.repeat):
+            with context():
+                runs.append(pipe.text_to_video(prompts, seed=0, progress=False))
+        best = min(runs, key=lambda out: sum(out.seconds.values()))
+        rows[name] = best.seconds | {"total": sum(best.seconds.values())}
+    stages = list(rows["fp32"])
+    print(f"\n{len(prompts)} clip(s), final {tuple(best.videos.shape[2:])} (frames, H, W); seconds:\n")
+    print("| precision | " + " | ".join(stages) + " |")
+    print("| --- |" + " --- |" * len(stages))
+    for name, seconds in rows.items():
+        print(f"| {name} | " + " | ".join(f"{seconds[s]:.1f}" for s in stages) + " |")
+    print(f"\npeak memory {peak_memory_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
