@@ -20,6 +20,14 @@ def cpu_has_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
+def native_bf16(device: torch.device) -> bool:
+    """True where `device` computes in bf16 natively (a GPU that supports it, a CPU with bf16
+    instructions): training and sampling use bf16 autocast there, fp32 elsewhere."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_bf16()
+
+
 def device() -> torch.device:
     """The device the course trains on: CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoints as ckpt
 from .config import PRESETS, Preset, get_preset
-from .system import cpu_has_bf16
+from .system import native_bf16
 
 STAGE_MODULES = ("mav_lite.unconditional", "mav_lite.clip", "mav_lite.oracle", "mav_lite.prior", "mav_lite.decoder",
                  "mav_lite.video_decoder", "mav_lite.video_oracle", "mav_lite.interpolation",
@@ -93,13 +93,6 @@ def shapes_image_stream(preset: Preset, options: dict, data_seed: int, batch_siz
     from .data import ImageStream, ShapesWorld
 
     return ImageStream(ShapesWorld(size=preset.world.image_size, seed=data_seed), batch_size, position)
-
-
-def pick_precision(device: torch.device) -> str:
-    """bf16 where the hardware computes in it natively, else fp32 ("no")."""
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    return "bf16" if cpu_has_bf16() else "no"
 
 
 def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
@@ -170,7 +163,7 @@ class Trainer:
         if config.steps < 1 or config.batch_size < 1:
             raise ValueError(f"steps and batch size must be >= 1, got {config.steps} and {config.batch_size}")
         cuda = torch.cuda.is_available()
-        precision = pick_precision(torch.device("cuda" if cuda else "cpu")) if config.precision == "auto" \
+        precision = ("bf16" if native_bf16(torch.device("cuda" if cuda else "cpu")) else "no") if config.precision == "auto" \
             else config.precision
         self.acc = Accelerator(mixed_precision=precision, cpu=not cuda)  # cpu: several processes use gloo
         self.precision = precision

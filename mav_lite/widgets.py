@@ -199,7 +199,7 @@ class ImageToVideoApp(VideoApp):
     def __init__(self, pipe: MakeAVideoLite):
         world = ShapesWorld(size=pipe.image_size, seed=0)
         self.picker = ImagePicker("the first frame", lambda i: world.image(i)[0], "Shapes World picture #",
-                                  pipe.image_size)
+                                  pipe.image_size, index=2)  # a large heart: one object, as D^t draws best
         super().__init__("Image to video", "upF animates one picture: the picture is the clip's first frame and, "
                          "through C_y, its condition.", pipe, [self.picker])
 
@@ -219,10 +219,10 @@ class InterpolationApp(VideoApp):
         world = ShapesWorld(size=size, seed=0)
         self.mode = widgets.ToggleButtons(options=self.MODES, value=self.MODES[0])
         self.first = ImagePicker("first frame", lambda i: world.video(i, frames=frames)[0][:, 0],
-                                 "Shapes World clip # (its first frame)", size)
+                                 "Shapes World clip # (its first frame)", size, index=9)  # a green circle moving
         self.last = ImagePicker("last frame", lambda i: world.video(i, frames=frames)[0][:, -1],
-                                "Shapes World clip # (its last frame)", size)
-        self.clip_index = widgets.BoundedIntText(value=0, min=0, max=99_999, description="Shapes World clip #",
+                                "Shapes World clip # (its last frame)", size, index=9)
+        self.clip_index = widgets.BoundedIntText(value=9, min=0, max=99_999, description="Shapes World clip #",
                                                  style={"description_width": "initial"})
         self.keep_every = widgets.IntSlider(value=0, min=0, max=frames, description="keep every k-th frame (0: none)",
                                             style={"description_width": "initial"}, continuous_update=False)

@@ -40,3 +40,33 @@ def test_notebook_runner_saves_outputs_without_widget_state(tmp_path):
     saved = nbformat.read(path, as_version=4)
     assert saved.cells[0].outputs[0]["text"] == "gpu\n"  # the kernel ran in the preset asked for
     assert "widgets" not in saved.metadata and saved.metadata["mav_lite"]["preset"] == "gpu"
+
+
+def test_generate_animate_and_interpolate_write_clips(tmp_path, capsys):
+    from PIL import Image
+
+    clip = tmp_path / "clip.mp4"
+    assert main(["generate", "a large red circle", "--out", str(clip), "--stop-after", "D^t", "--preset", "ci"]) == 0
+    assert clip.stat().st_size > 1000 and "8 frames of 32x32 at 8 fps" in capsys.readouterr().out  # D^t's 8 frames
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (48, 48), (255, 0, 0)).save(picture)
+    animated = tmp_path / "animated.gif"
+    assert main(["animate", str(picture), "--out", str(animated), "--frames", "3", "--stop-after", "upF",
+                 "--preset", "ci"]) == 0
+    assert Image.open(animated).n_frames == 3
+    joined = tmp_path / "joined.mp4"
+    assert main(["interpolate", str(picture), str(picture), "--out", str(joined), "--frames", "4", "--stop-after", "upF",
+                 "--preset", "ci"]) == 0
+    assert "4 frames of 32x32" in capsys.readouterr().out
+
+
+def test_generate_and_animate_errors_are_one_line(tmp_path, capsys):
+    assert main(["generate", "a large red blorp", "--out", str(tmp_path / "c.mp4"), "--preset", "ci"]) == 2
+    assert main(["animate", str(tmp_path / "missing.png"), "--preset", "ci"]) == 2
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    assert main(["animate", str(notes), "--preset", "ci"]) == 2
+    assert main(["generate", "a red circle", "--stop-after", "SR", "--preset", "ci"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 4 and "'blorp'" in err[0] and "no image at" in err[1] and "not an image PIL can read" in err[2]
+    assert "unknown stage 'SR'" in err[3]
