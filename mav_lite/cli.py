@@ -95,7 +95,16 @@ def _pipeline(args):
     return pipe, preset
 
 
-def _write(out, path: str) -> None:
+def _video_path(path: str) -> Path:
+    """The --out file, checked before any generation: a .mp4 or .gif in a folder that can be made."""
+    path = Path(path)
+    if path.suffix.lower() not in (".mp4", ".gif"):
+        raise ValueError(f"--out {path}: use a .mp4 or .gif file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write(out, path: Path) -> None:
     """Save a VideoOutput's clip and say what it holds and how long each stage took."""
     path = out.save(path)
     t, size = out.video.shape[1], out.video.shape[-1]
@@ -104,16 +113,18 @@ def _write(out, path: str) -> None:
 
 
 def _generate(args) -> None:
+    path = _video_path(args.out)
     pipe, preset = _pipeline(args)
     out = pipe.text_to_video(args.prompt, seed=args.seed, fps=args.fps, frames=args.frames,
                              steps=args.steps or preset.video.sample_steps, guidance=args.guidance,
                              prior_steps=preset.prior.sample_steps, upf_steps=preset.interpolation.sample_steps,
                              sr_steps=preset.sr_low.sample_steps, stop_after=args.stop_after,
                              strict=not args.allow_unknown)
-    _write(out, args.out)
+    _write(out, path)
 
 
 def _upf_mode(args) -> None:
+    path = _video_path(args.out)
     pipe, preset = _pipeline(args)
     knobs = dict(seed=args.seed, fps=args.fps, frames=args.frames, steps=args.steps or preset.interpolation.sample_steps,
                  guidance=args.guidance, stop_after=args.stop_after, sr_steps=preset.sr_low.sample_steps)
@@ -121,16 +132,21 @@ def _upf_mode(args) -> None:
         out = pipe.image_to_video(args.image, **knobs)
     else:
         out = pipe.interpolate(args.first, args.last, **knobs)
-    _write(out, args.out)
+    _write(out, path)
 
 
 APPS = {"image-to-video": "notebooks/11_image_to_video_app.ipynb",
         "interpolation": "notebooks/12_interpolation_app.ipynb"}
 
 
-def _app(args) -> None:
+def _app(args) -> int:
+    import signal
     import subprocess
 
+    from .config import get_preset
+
+    if args.preset:
+        get_preset(args.preset)  # a clear error now, not inside the page
     root = Path(__file__).resolve().parent.parent
     notebook = root / APPS[args.app]
     if not notebook.exists():
@@ -139,7 +155,12 @@ def _app(args) -> None:
     command = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}",
                "--Voila.ip=127.0.0.1", *(["--no-browser"] if args.no_browser else [])]
     print(f"serving {notebook.name} at http://127.0.0.1:{args.port} (Ctrl-C stops it)")
-    subprocess.run(command, env=env, check=False)
+    server = subprocess.Popen(command, env=env)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # let Voila shut its kernels down
+        server.send_signal(signal.SIGINT)
+        return server.wait()
 
 
 def _chain_arguments(p: argparse.ArgumentParser, out: str) -> None:
@@ -148,11 +169,12 @@ def _chain_arguments(p: argparse.ArgumentParser, out: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="the same seed gives the same video (default: 0)")
     p.add_argument("--fps", type=float, default=None, help="frames per second of the first stage's clip "
                    "(default: the preset's)")
-    p.add_argument("--frames", type=int, default=None, help="frames of the first stage's clip (default: the preset's)")
+    p.add_argument("--frames", type=int, default=None, help="frames of the first stage's clip (default: the preset's: "
+                   "D^t's clip for generate, upF's window for animate and interpolate)")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps of the first stage (default: the preset's)")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale of the first stage")
-    p.add_argument("--stop-after", default=None, help="the last stage to run: D^t, upF, SR_l^t or SR_h "
-                   "(default: every stage)")
+    p.add_argument("--stop-after", default=None, help="the last stage to run: D^t (generate only), upF, SR_l^t "
+                   "or SR_h (default: every stage)")
     p.add_argument("--preset", default=None, help="whose step counts to use: ci, cpu, gpu or paper "
                    "(default: $MAV_LITE_PROFILE)")
     p.add_argument("--checkpoints", type=Path, default=None, help="a folder of stage checkpoints "
@@ -228,12 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     start = time.perf_counter()
     try:
-        args.run(args)
-    except (ValueError, FileNotFoundError) as err:  # CheckpointError and DataError are ValueErrors
+        code = args.run(args) or 0  # only `app` returns one: Voila's
+    except (ValueError, OSError) as err:  # CheckpointError and DataError are ValueErrors; files are OSErrors
         print(f"mav-lite {args.command}: error: {err}", file=sys.stderr)
         return 2
     print(f"done in {time.perf_counter() - start:.1f} s")
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -97,6 +97,8 @@ class MakeAVideoLite:
                  interpolation=None, interpolation_options: dict | None = None, sr_low=None,
                  sr_low_options: dict | None = None, sr_high=None, sr_high_options: dict | None = None,
                  precision: str = "auto"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.precision = precision  # "auto": bf16 where the hardware computes in it natively, else fp32
         self.clip, self.prior, self.decoder = clip.eval(), prior.eval(), decoder.eval()
         self.video_decoder = None if video_decoder is None else video_decoder.eval()
@@ -121,7 +123,7 @@ class MakeAVideoLite:
     @classmethod
     def from_folders(cls, clip: Path, prior: Path, decoder: Path, device=None, video_decoder: Path | None = None,
                      interpolation: Path | None = None, sr_low: Path | None = None,
-                     sr_high: Path | None = None) -> MakeAVideoLite:
+                     sr_high: Path | None = None, precision: str = "auto") -> MakeAVideoLite:
         """A pipeline from checkpoint folders (run folders of `mav-lite train`, or reference ones)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         clip_model, _ = load_model(clip, "clip", device)
@@ -133,20 +135,22 @@ class MakeAVideoLite:
             if folders[stage] is None:
                 continue
             model, card = load_model(folders[stage], stage, device)
+            if stage == "interpolation":  # upF runs from before clean_given existed were trained without it
+                card["identity"]["options"].setdefault("clean_given", False)
             if card["preset"] != decoder_card["preset"]:
                 raise CheckpointError(f"{folders[stage]} was trained in preset {card['preset']!r} but {decoder} in "
                                       f"{decoder_card['preset']!r}: every stage must share the preset's sizes")
             stages |= {stage: model, options_name: card["identity"]["options"]}
         return cls(clip_model, prior_model, decoder_model, decoder_card["preset"], prior_card["identity"]["options"],
-                   decoder_card["identity"]["options"], **stages)
+                   decoder_card["identity"]["options"], **stages, precision=precision)
 
     @classmethod
-    def from_pretrained(cls, root: Path | None = None, device=None) -> MakeAVideoLite:
+    def from_pretrained(cls, root: Path | None = None, device=None, precision: str = "auto") -> MakeAVideoLite:
         """The reference weights in data/checkpoints (or another folder holding clip/, prior/, decoder/
         and, for video, any of video_decoder/, interpolation/, sr_low/ and sr_high/)."""
         root = Path(root or REFERENCE_DIR)
         found = {stage: root / stage for stage, _ in VIDEO_STAGES.values() if (root / stage).is_dir()}
-        return cls.from_folders(root / "clip", root / "prior", root / "decoder", device, **found)
+        return cls.from_folders(root / "clip", root / "prior", root / "decoder", device, **found, precision=precision)
 
     @property
     def device(self) -> torch.device:

@@ -182,8 +182,11 @@ class VideoApp(widgets.VBox):
                 failure = error
             finally:  # an interrupted kernel leaves the button usable too
                 self.generate_button.disabled = False
-        if failure is not None:
-            self.message.value = f'<span style="color:#b00">&#9888; {html.escape(str(failure))}</span>'
+        if failure is not None:  # bad input says what is wrong; anything else also names its kind
+            text = str(failure) if isinstance(failure, (ValueError, TypeError, OSError)) \
+                else f"{type(failure).__name__}: {failure}"
+            self.message.value = f'<span style="color:#b00">&#9888; {html.escape(text)}</span>'
+            self.progress.clear_output()
             return
         self.result, self.video.value = result, shown
         steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.seconds.items())

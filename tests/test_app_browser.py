@@ -21,9 +21,9 @@ if not (CHROMIUM and CHROMEDRIVER):
                            "apt-get install chromium chromium-driver")
     pytest.skip("no Chromium: apt-get install chromium chromium-driver to run the browser test",
                 allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium import webdriver  # noqa: E402 - the dev extra installs it; only the browser may be missing
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 PAGE_SECONDS = 300  # Voila runs the whole notebook (its checks included) before the app answers clicks
 
@@ -52,6 +52,8 @@ def voila(tmp_path):
                 except OSError:
                     assert server.poll() is None, (tmp_path / "voila.log").read_text()
                     time.sleep(0.5)
+            else:
+                pytest.fail("Voila did not open its port in 60 s:\n" + (tmp_path / "voila.log").read_text())
             yield url
         finally:
             server.terminate()

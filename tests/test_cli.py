@@ -67,6 +67,8 @@ def test_generate_and_animate_errors_are_one_line(tmp_path, capsys):
     notes.write_text("not a picture")
     assert main(["animate", str(notes), "--preset", "ci"]) == 2
     assert main(["generate", "a red circle", "--stop-after", "SR", "--preset", "ci"]) == 2
+    assert main(["generate", "a red circle", "--out", str(tmp_path / "clip.avi")]) == 2  # before any generation
+    assert main(["app", "--preset", "laptop"]) == 2  # before Voila starts
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 4 and "'blorp'" in err[0] and "no image at" in err[1] and "not an image PIL can read" in err[2]
-    assert "unknown stage 'SR'" in err[3]
+    assert len(err) == 6 and "'blorp'" in err[0] and "no image at" in err[1] and "not an image PIL can read" in err[2]
+    assert "unknown stage 'SR'" in err[3] and "clip.avi: use a .mp4 or .gif" in err[4] and "valid presets" in err[5]
