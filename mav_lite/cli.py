@@ -108,8 +108,7 @@ def _write(out, path: Path) -> None:
     """Save a VideoOutput's clip and say what it holds and how long each stage took."""
     path = out.save(path)
     t, size = out.video.shape[1], out.video.shape[-1]
-    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in out.seconds.items())
-    print(f"wrote {path}: {t} frames of {size}x{size} at {out.fps:g} fps ({stages})")
+    print(f"wrote {path}: {t} frames of {size}x{size} at {out.fps:g} fps ({out.timings()})")
 
 
 def _generate(args) -> None:

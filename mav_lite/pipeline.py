@@ -61,6 +61,10 @@ class VideoOutput:
         """The first prompt's clip (3, T, H, W)."""
         return self.videos[0]
 
+    def timings(self) -> str:
+        """Seconds per stage as one line: "P 0.1 s, D^t 2.5 s, ..."."""
+        return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.seconds.items())
+
     def save(self, path, index: int = 0) -> Path:
         """Write one clip as .mp4 (H.264) or .gif, at the clip's fps."""
         from .viz import save_video

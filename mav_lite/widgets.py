@@ -189,8 +189,7 @@ class VideoApp(widgets.VBox):
             self.progress.clear_output()
             return
         self.result, self.video.value = result, shown
-        steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.seconds.items())
-        self.message.value = f"done in {time.perf_counter() - start:.1f} s ({steps})"
+        self.message.value = f"done in {time.perf_counter() - start:.1f} s ({result.timings()})"
         self.progress.clear_output()
 
 
