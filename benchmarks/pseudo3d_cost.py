@@ -23,34 +23,10 @@ import platform
 
 import torch
 from torch import nn
-from train_speed import time_ms
 
 from mav_lite.config import get_preset
-from mav_lite.pseudo3d import Conv_P3D, VideoUNet
-from mav_lite.unet import per_frame
-
-
-class FullConv3d(nn.Module):
-    """A 3x3x3 convolution of the same width and spatial stride; images pass through its middle slice."""
-
-    def __init__(self, conv: nn.Conv2d):
-        super().__init__()
-        self.conv = nn.Conv3d(conv.in_channels, conv.out_channels, 3, stride=(1, *conv.stride), padding=1)
-        self.in_channels = conv.in_channels  # the U-Net checks its input against the stem's
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 4:
-            return per_frame(lambda f: nn.functional.conv2d(f, self.conv.weight[:, :, 1], self.conv.bias,
-                                                            self.conv.stride[1:], 1), x)
-        return self.conv(x)
-
-
-def full_3d(model: VideoUNet) -> VideoUNet:
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, Conv_P3D):
-                setattr(module, name, FullConv3d(child))
-    return model
+from mav_lite.pseudo3d import Conv_P3D, FullConv3d, VideoUNet, full_3d
+from mav_lite.system import time_ms
 
 
 def ours(preset, max_frames: int) -> VideoUNet:

@@ -13,31 +13,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import torch
 
 from mav_lite.config import PRESETS
-from mav_lite.system import cpu_has_bf16
+from mav_lite.system import cpu_has_bf16, time_ms
 from mav_lite.unet import UNet
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def time_ms(fn, device: torch.device, repeats: int) -> float:
-    """Median milliseconds of fn() after two warm-up calls."""
-    fn(), fn()
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append((time.perf_counter() - start) * 1000)
-    return sorted(times)[len(times) // 2]
 
 
 def measure(preset_name: str, variant: str, batch: int, device: torch.device, repeats: int) -> tuple[float, float]:

@@ -10,6 +10,7 @@
     mav-lite animate photo.png --out outputs/animated.mp4              # image to video
     mav-lite interpolate first.png last.png --out outputs/joined.gif   # two images to a clip
     mav-lite app                                   # the widget apps of notebooks 11 and 12, served by Voila
+    mav-lite eval --preset cpu                     # the paper's metrics and claims: outputs/eval/cpu/report.md
 
 Bad arguments end with exit code 2 and a one-line message, never a traceback.
 """
@@ -114,11 +115,9 @@ def _write(out, path: Path) -> None:
 def _generate(args) -> None:
     path = _video_path(args.out)
     pipe, preset = _pipeline(args)
-    out = pipe.text_to_video(args.prompt, seed=args.seed, fps=args.fps, frames=args.frames,
-                             steps=args.steps or preset.video.sample_steps, guidance=args.guidance,
-                             prior_steps=preset.prior.sample_steps, upf_steps=preset.interpolation.sample_steps,
-                             sr_steps=preset.sr_low.sample_steps, stop_after=args.stop_after,
-                             strict=not args.allow_unknown)
+    steps = preset.chain_steps() | ({"steps": args.steps} if args.steps else {})
+    out = pipe.text_to_video(args.prompt, seed=args.seed, fps=args.fps, frames=args.frames, guidance=args.guidance,
+                             stop_after=args.stop_after, strict=not args.allow_unknown, **steps)
     _write(out, path)
 
 
@@ -160,6 +159,17 @@ def _app(args) -> int:
     except KeyboardInterrupt:  # let Voila shut its kernels down
         server.send_signal(signal.SIGINT)
         return server.wait()
+
+
+def _eval(args) -> None:
+    from .chain_eval import evaluate
+
+    pipe, preset = _pipeline(args)
+    report = evaluate(pipe, preset, args.out, args.n, args.seed, args.claims, args.stop_after, args.batch)
+    folder = Path(report["folder"])
+    print((folder / "report.md").read_text())
+    seconds = sum(report["seconds_per_clip"].values()) * report["n"]
+    print(f"wrote {folder / 'report.json'} and report.md ({seconds / 60:.1f} minutes of generation)")
 
 
 def _chain_arguments(p: argparse.ArgumentParser, out: str) -> None:
@@ -234,6 +244,27 @@ def parser() -> argparse.ArgumentParser:
     join.add_argument("last", help="the last frame: an image file")
     _chain_arguments(join, "outputs/interpolated.mp4")
     join.set_defaults(run=_upf_mode)
+    from .claims import NAMES
+    from .evaluation import EVAL_SEED
+
+    ev = sub.add_parser("eval", help="the paper's metrics (CLIPSIM-, FID-, FVD-lite, attributes, motion) on a fixed "
+                        "set of prompts through the chain, and its claims measured; resumable",
+                        epilog="example: mav-lite eval --preset cpu --claims abcdef")
+    ev.add_argument("--out", default=None, help="folder for report.json, report.md and the cache of generated "
+                    "clips (default: outputs/eval/PRESET)")
+    ev.add_argument("--n", type=int, default=None, help="prompts in the set, even, >= 6 (default: the preset's: "
+                    "64 in cpu)")
+    ev.add_argument("--seed", type=int, default=EVAL_SEED, help=f"the set's seed (default: {EVAL_SEED})")
+    ev.add_argument("--claims", default="".join(NAMES), help="which claims to measure, as letters: "
+                    + ", ".join(f"{k} {v}" for k, v in NAMES.items()) + " (default: all; '' for none)")
+    ev.add_argument("--stop-after", default=None, help="the last stage to judge: D^t, upF, SR_l^t or SR_h "
+                    "(default: every stage)")
+    ev.add_argument("--batch", type=int, default=8, help="prompts generated at once (default: 8)")
+    ev.add_argument("--preset", default=None, help="whose step counts and set size to use: ci, cpu, gpu or paper "
+                    "(default: $MAV_LITE_PROFILE)")
+    ev.add_argument("--checkpoints", type=Path, default=None, help="a folder of stage checkpoints "
+                    "(default: data/checkpoints)")
+    ev.set_defaults(run=_eval)
     app = sub.add_parser("app", help="serve a widget app (notebook 11 or 12) with Voila in the browser",
                          epilog="example: mav-lite app interpolation --port 8866")
     app.add_argument("app", nargs="?", choices=sorted(APPS), default="image-to-video",

@@ -127,6 +127,7 @@ class Preset:
     interpolation: InterpolationSizes
     sr_low: SuperResSizes  # SR_l^t
     sr_high: SuperResSizes  # SR_h
+    eval_clips: int  # prompts in `mav-lite eval`'s set (chain_eval.EvalSet)
 
     @property
     def frames_after_upf(self) -> int:
@@ -141,6 +142,11 @@ class Preset:
             f" -> upF {self.frames_after_upf} frames -> SR_l^t @{self.sr_low.size_out}^2"
             f" -> SR_h @{self.sr_high.size_out}^2"
         )
+
+    def chain_steps(self) -> dict:
+        """The DDIM steps of each stage as `MakeAVideoLite.text_to_video` takes them (the SR stages share one)."""
+        return {"steps": self.video.sample_steps, "prior_steps": self.prior.sample_steps,
+                "upf_steps": self.interpolation.sample_steps, "sr_steps": self.sr_low.sample_steps}
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -165,6 +171,7 @@ PRESETS: dict[str, Preset] = {
                              train_steps=20, sample_steps=8),
         sr_high=SuperResSizes(size_in=32, size_out=64, channels=16, channel_mults=(1, 2), batch_size=4,
                               train_steps=20, sample_steps=8),
+        eval_clips=6,
     ),
     "cpu": Preset(
         name="cpu",
@@ -184,6 +191,7 @@ PRESETS: dict[str, Preset] = {
                              train_steps=1500, sample_steps=20),
         sr_high=SuperResSizes(size_in=64, size_out=128, channels=24, channel_mults=(1, 2, 2), batch_size=8,
                               train_steps=1500, sample_steps=20),
+        eval_clips=64,
     ),
     "gpu": Preset(
         name="gpu",
@@ -203,6 +211,7 @@ PRESETS: dict[str, Preset] = {
                              train_steps=4000, sample_steps=30),
         sr_high=SuperResSizes(size_in=128, size_out=256, channels=32, channel_mults=(1, 2, 2, 4), batch_size=32,
                               train_steps=4000, sample_steps=30),
+        eval_clips=128,
     ),
     "paper": Preset(
         name="paper",
@@ -223,6 +232,7 @@ PRESETS: dict[str, Preset] = {
                              train_steps=20000, sample_steps=50),
         sr_high=SuperResSizes(size_in=256, size_out=768, channels=32, channel_mults=(1, 2, 4, 4), batch_size=8,
                               train_steps=20000, sample_steps=50),
+        eval_clips=256,
     ),
 }
 

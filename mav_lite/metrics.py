@@ -99,16 +99,20 @@ def prompt_hits(reading: dict, prompt: str) -> dict[str, bool]:
 
     One object: "color", "shape", "color+shape", and "position", "size" when the prompt names them.
     Two objects: "binding" (two objects, and the set of (colour, shape) pairs is the prompt's).
+    Both: "count" (as many objects as the prompt names).
     """
     wanted = parse_caption(prompt)["objects"]
+    count = {"count": reading["count"] == len(wanted)}
     if len(wanted) == 2:
         pairs = {(o["color"], o["shape"]) for o in wanted}
-        return {"binding": reading["count"] == 2 and {(o["color"], o["shape"]) for o in reading["objects"]} == pairs}
+        return {"binding": reading["count"] == 2 and {(o["color"], o["shape"]) for o in reading["objects"]} == pairs,
+                **count}
     if len(wanted) != 1:
         raise ValueError(f"a prompt must name one or two objects to be judged, got {len(wanted)}: {prompt!r}")
     w, seen = wanted[0], reading["objects"][0]
     hits = {"color": seen["color"] == w.get("color"), "shape": seen["shape"] == w.get("shape")}
     hits["color+shape"] = hits["color"] and hits["shape"]
+    hits |= count
     for key in ("position", "size"):
         if key in w:
             hits[key] = seen[key] == w[key]

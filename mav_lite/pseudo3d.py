@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .unet import Conv2d, SpatialAttention, UNet, timestep_embedding
+from .unet import Conv2d, SpatialAttention, UNet, per_frame, timestep_embedding
 
 
 class Conv_P3D(Conv2d):
@@ -172,3 +172,28 @@ def inflate(image_unet: UNet, max_frames: int = 32) -> VideoUNet:
         raise ValueError(f"inflation could not place every image weight: unexpected {unexpected}, "
                          f"missing {sorted(set(missing) - new)}")
     return video_unet
+
+
+class FullConv3d(nn.Module):
+    """The unfactorized alternative to Conv_P3D, for cost comparisons: a 3x3x3 convolution of the
+    same width and spatial stride; images pass through its middle slice."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = nn.Conv3d(conv.in_channels, conv.out_channels, 3, stride=(1, *conv.stride), padding=1)
+        self.in_channels = conv.in_channels  # the U-Net checks its input against the stem's
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:
+            return per_frame(lambda f: F.conv2d(f, self.conv.weight[:, :, 1], self.conv.bias, self.conv.stride[1:], 1),
+                             x)
+        return self.conv(x)
+
+
+def full_3d(model: VideoUNet) -> VideoUNet:
+    """The same network with every pseudo-3D conv replaced by a full 3x3x3 one (what eq. 2 saves)."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, Conv_P3D):
+                setattr(module, name, FullConv3d(child))
+    return model

@@ -1,6 +1,7 @@
 """What this machine offers the course: versions, device, precision support, ffmpeg (notebook 00).
 
-`report()` is the setup check printed by notebook 00 and `mav-lite info`. `cpu_has_bf16()` is the
+`report()` is the setup check printed by notebook 00 and `mav-lite info`; `time_ms` times a step the
+way every benchmark does. `cpu_has_bf16()` is the
 one place that decides whether bf16 is worth using on a CPU: on a processor without bf16
 instructions (AVX2 only) a bf16 conv measured ~35x slower than fp32, so the answer comes from the
 processor's features, never from one timing.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import platform
 import resource
 import sys
+import time
 
 import torch
 
@@ -18,6 +20,23 @@ import torch
 def cpu_has_bf16() -> bool:
     """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX)."""
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def time_ms(fn, device: torch.device, repeats: int) -> float:
+    """Median milliseconds of fn() after two warm-up calls (waiting for the GPU, if any, each time)."""
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    fn(), fn()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - start) * 1000)
+    return sorted(times)[len(times) // 2]
 
 
 def native_bf16(device: torch.device) -> bool:

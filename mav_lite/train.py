@@ -146,10 +146,10 @@ class TrainConfig:
 class Trainer:
     """Trains one stage; `fit()` returns the history {"step", "loss", "val_step", "val_loss"}."""
 
-    def __init__(self, config: TrainConfig, progress: bool = True):
+    def __init__(self, config: TrainConfig, progress: bool = True, on_save=None):
         from accelerate import Accelerator
 
-        self.cfg, self.progress = config, progress
+        self.cfg, self.progress, self.on_save = config, progress, on_save  # on_save(step, ema) after each save
         self.stage = get_stage(config.stage)
         self.preset = get_preset(config.preset)
         unknown = set(config.options) - set(self.stage.options)
@@ -320,6 +320,8 @@ class Trainer:
                 bar.update(1)
                 if step % cfg.save_every == 0 or step == cfg.steps:
                     self._save(raw, ema, optimizer, step, history)
+                    if self.on_save is not None:
+                        self.on_save(step, ema)
                 if step % cfg.sample_every == 0 or step == cfg.steps:
                     self._write_pictures(ema, step, history)
             if step % cfg.save_every == 0:
@@ -329,9 +331,13 @@ class Trainer:
         return history
 
 
-def train(stage: str, preset: str | None = None, out="runs/run", progress: bool = True, **kwargs) -> Trainer:
-    """Train `stage` (see `TrainConfig` for the knobs); returns the trainer with .model, .ema, .history."""
-    trainer = Trainer(TrainConfig(stage=stage, preset=get_preset(preset).name, out=Path(out), **kwargs), progress)
+def train(stage: str, preset: str | None = None, out="runs/run", progress: bool = True, on_save=None,
+          **kwargs) -> Trainer:
+    """Train `stage` (see `TrainConfig` for the knobs); returns the trainer with .model, .ema, .history.
+    on_save(step, ema): called after each checkpoint (every save_every steps and at the end), e.g. to
+    measure the EMA weights along the way."""
+    trainer = Trainer(TrainConfig(stage=stage, preset=get_preset(preset).name, out=Path(out), **kwargs), progress,
+                      on_save)
     trainer.history = trainer.fit()
     return trainer
 

@@ -31,7 +31,7 @@ def test_generated_image_accuracy_on_real_renders_is_near_perfect(oracle, render
     images, captions, _ = renders
     acc = attribute_accuracy(oracle, images, captions)
     assert acc["color"] >= 0.97 and acc["shape"] >= 0.95 and acc["binding"] >= 0.85
-    assert acc["n_color"] + acc["n_binding"] == len(captions)
+    assert acc["n_color"] + acc["n_binding"] == acc["n_count"] == len(captions) and acc["count"] >= 0.95
     noise = attribute_accuracy(oracle, torch.rand(64, 3, 32, 32) * 2 - 1, captions[:64])
     assert noise["color+shape"] < 0.2  # noise does not pass as the prompt's object
 
@@ -39,9 +39,11 @@ def test_generated_image_accuracy_on_real_renders_is_near_perfect(oracle, render
 def test_prompt_hits_and_bad_prompts():
     reading = {"count": 1, "objects": [{"color": "red", "shape": "star", "position": "center", "size": "small"}]}
     assert prompt_hits(reading, "a small crimson star in the center") == {
-        "color": True, "shape": True, "color+shape": True, "position": True, "size": True}
+        "color": True, "shape": True, "color+shape": True, "count": True, "position": True, "size": True}
     assert prompt_hits(reading, "a big red circle") == {"color": True, "shape": False, "color+shape": False,
-                                                         "size": False}
+                                                         "count": True, "size": False}
+    two = {"count": 1, "objects": reading["objects"]}
+    assert prompt_hits(two, "a red star and a blue circle") == {"binding": False, "count": False}
     with pytest.raises(ValueError, match="one or two objects"):
         prompt_hits(reading, "a gray background")
 
