@@ -24,15 +24,10 @@ import platform
 import torch
 from torch import nn
 
+from mav_lite.claims import unets
 from mav_lite.config import get_preset
-from mav_lite.pseudo3d import Conv_P3D, FullConv3d, VideoUNet, full_3d
-from mav_lite.system import time_ms
-
-
-def ours(preset, max_frames: int) -> VideoUNet:
-    d = preset.decoder
-    return VideoUNet(max_frames=max_frames, channels=d.channels, channel_mults=d.channel_mults,
-                     attention_levels=d.attention_levels, res_blocks=d.res_blocks)
+from mav_lite.pseudo3d import Conv_P3D, FullConv3d
+from mav_lite.system import time_ms, train_step_ms
 
 
 def peer(params: int):
@@ -57,18 +52,11 @@ def layer_ms(layer: nn.Module, batch: int, channels: int, frames: int, size: int
 
 
 def step_ms(model: nn.Module, batch: int, frames: int, size: int, repeats: int, fps: bool) -> float:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randn(batch, 3, frames, size, size)
     t = torch.randint(0, 1000, (batch,))
-    t = t if fps else t.float()  # the peer embeds float timesteps
-    extra = {"fps": torch.full((batch,), 8.0)} if fps else {}
-
-    def train_step():
-        model(x, t, **extra).float().pow(2).mean().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return time_ms(train_step, torch.device("cpu"), repeats)
+    if not fps:  # the peer embeds float timesteps and knows no fps
+        return train_step_ms(model, (x, t.float()), repeats)
+    return train_step_ms(model, (x, t), repeats, fps=torch.full((batch,), 8.0))
 
 
 def main() -> None:
@@ -97,9 +85,8 @@ def main() -> None:
     print("\n| U-Net | params | " + " | ".join(f"{f} frames" for f in args.frames) + " | vs pseudo-3D |")
     print("| --- | --- | " + " | ".join("---" for _ in args.frames) + " | --- |")
     max_frames = max(args.frames)
-    torch.manual_seed(0)
-    models = {"pseudo-3D (ours)": (ours(preset, max_frames), True),
-              "full 3D (3x3x3 convs)": (full_3d(ours(preset, max_frames)), True)}
+    ours, full = unets(preset, max_frames).values()
+    models = {"pseudo-3D (ours)": (ours, True), "full 3D (3x3x3 convs)": (full, True)}
     n_ours = sum(p.numel() for p in models["pseudo-3D (ours)"][0].parameters())
     peer_model = peer(n_ours)
     if peer_model is None:

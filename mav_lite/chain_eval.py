@@ -100,7 +100,8 @@ def generate(pipe, clips: EvalSet, cache=None, stop_after: str | None = None, ba
 
     sampling: steps, guidance, prior_steps, ... for `pipe.text_to_video` (default: the weights' preset's).
     """
-    stages = pipe.available_stages()[:pipe.available_stages().index(pipe._last_stage(stop_after)) + 1]
+    available = pipe.available_stages()
+    stages = available[:available.index(pipe._last_stage(stop_after)) + 1]
     settings = _settings(pipe, clips, stages, batch, sampling)
     folder = None
     if cache is not None:
@@ -140,8 +141,8 @@ def judge(generated: torch.Tensor, real: torch.Tensor, captions: list[str], orac
     - clipsim / clipsim_real: mean CLIP-lite cosine of each frame to its prompt, for the clips and the truth;
     - fid: FID-lite over all frames; fvd: FVD-lite over the clips; with `floor` (real clips of other
       scenes) fid_floor / fvd_floor, the distance real clips themselves keep;
-    - color, shape (one-object prompts), binding (two-object), count: the share of frames the oracle
-      reads as the prompt asks; color+shape per group in "groups" when captions carry their split;
+    - color, shape, color+shape (one-object prompts), binding (two-object), count: the share of
+      frames the oracle reads as the prompt asks;
     - same_object / same_object_real: the share of clips whose objects stay the same in every frame;
     - motion / motion_real: mean distance the foreground's centre moves per frame (image widths).
     """

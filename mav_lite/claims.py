@@ -30,7 +30,7 @@ from .config import get_preset
 from .evaluation import eval_clips, eval_scenes, interpolation_report, superres_report
 from .metrics import clipsim_lite, fvd_lite
 from .pseudo3d import VideoUNet, full_3d
-from .system import time_ms
+from .system import train_step_ms
 
 NAMES = {"a": "inflation", "b": "pseudo3d_cost", "c": "shared_noise", "d": "interpolation", "e": "prior",
          "f": "generalization"}
@@ -112,18 +112,6 @@ def unets(preset, frames: int) -> dict[str, VideoUNet]:
 
     torch.manual_seed(0)
     return {"pseudo-3D": ours(), "full 3D": full_3d(ours())}
-
-
-def train_step_ms(model, inputs: tuple, repeats: int, **kwargs) -> float:
-    """Median milliseconds of one training step: forward, a squared-output loss, backward, AdamW."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def step():
-        model(*inputs, **kwargs).float().pow(2).mean().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return time_ms(step, inputs[0].device, repeats)
 
 
 def pseudo3d_cost(preset=None, batch: int = 4, frames: int = 8, repeats: int = 3) -> dict:

@@ -162,14 +162,13 @@ def _app(args) -> int:
 
 
 def _eval(args) -> None:
-    from .chain_eval import evaluate
+    from .chain_eval import evaluate, markdown_report
 
     pipe, preset = _pipeline(args)
     report = evaluate(pipe, preset, args.out, args.n, args.seed, args.claims, args.stop_after, args.batch)
-    folder = Path(report["folder"])
-    print((folder / "report.md").read_text())
+    print(markdown_report(report))
     seconds = sum(report["seconds_per_clip"].values()) * report["n"]
-    print(f"wrote {folder / 'report.json'} and report.md ({seconds / 60:.1f} minutes of generation)")
+    print(f"wrote {Path(report['folder']) / 'report.json'} and report.md ({seconds / 60:.1f} minutes of generation)")
 
 
 def _chain_arguments(p: argparse.ArgumentParser, out: str) -> None:

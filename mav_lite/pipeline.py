@@ -81,12 +81,16 @@ class VideoOutput:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
 def _in_precision(method):
     """Run a generation method under the pipeline's precision (bf16 autocast or fp32); outputs stay fp32."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        _check_precision(self.precision)  # it may have been set since __init__
         bf16 = self.precision == "bf16" or (self.precision == "auto" and native_bf16(self.device))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             return method(self, *args, **kwargs)
@@ -101,8 +105,7 @@ class MakeAVideoLite:
                  interpolation=None, interpolation_options: dict | None = None, sr_low=None,
                  sr_low_options: dict | None = None, sr_high=None, sr_high_options: dict | None = None,
                  precision: str = "auto"):
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        _check_precision(precision)
         self.precision = precision  # "auto": bf16 where the hardware computes in it natively, else fp32
         self.clip, self.prior, self.decoder = clip.eval(), prior.eval(), decoder.eval()
         self.video_decoder = None if video_decoder is None else video_decoder.eval()

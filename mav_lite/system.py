@@ -1,7 +1,7 @@
 """What this machine offers the course: versions, device, precision support, ffmpeg (notebook 00).
 
-`report()` is the setup check printed by notebook 00 and `mav-lite info`; `time_ms` times a step the
-way every benchmark does. `cpu_has_bf16()` is the
+`report()` is the setup check printed by notebook 00 and `mav-lite info`; `time_ms` and
+`train_step_ms` time a step the way every benchmark does. `cpu_has_bf16()` is the
 one place that decides whether bf16 is worth using on a CPU: on a processor without bf16
 instructions (AVX2 only) a bf16 conv measured ~35x slower than fp32, so the answer comes from the
 processor's features, never from one timing.
@@ -37,6 +37,18 @@ def time_ms(fn, device: torch.device, repeats: int) -> float:
         sync()
         times.append((time.perf_counter() - start) * 1000)
     return sorted(times)[len(times) // 2]
+
+
+def train_step_ms(model, inputs: tuple, repeats: int, **kwargs) -> float:
+    """Median milliseconds of one training step: forward, a squared-output loss, backward, AdamW."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        model(*inputs, **kwargs).float().pow(2).mean().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return time_ms(step, inputs[0].device, repeats)
 
 
 def native_bf16(device: torch.device) -> bool:

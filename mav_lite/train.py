@@ -163,8 +163,9 @@ class Trainer:
         if config.steps < 1 or config.batch_size < 1:
             raise ValueError(f"steps and batch size must be >= 1, got {config.steps} and {config.batch_size}")
         cuda = torch.cuda.is_available()
-        precision = ("bf16" if native_bf16(torch.device("cuda" if cuda else "cpu")) else "no") if config.precision == "auto" \
-            else config.precision
+        precision = config.precision
+        if precision == "auto":
+            precision = "bf16" if native_bf16(torch.device("cuda" if cuda else "cpu")) else "no"
         self.acc = Accelerator(mixed_precision=precision, cpu=not cuda)  # cpu: several processes use gloo
         self.precision = precision
         self.rank, self.world = self.acc.process_index, self.acc.num_processes

@@ -29,6 +29,16 @@ def test_loss_falls_on_a_tiny_model(tmp_path):
     assert (tmp_path / "run" / "loss.png").stat().st_size > 0 and list((tmp_path / "run" / "samples").glob("*.png"))
 
 
+def test_on_save_sees_the_ema_weights_after_every_checkpoint(tmp_path):
+    seen = []
+    trainer = train("unconditional", "ci", tmp_path / "run", progress=False, steps=5, batch_size=4,
+                    on_save=lambda step, ema: seen.append((step, [p.clone() for p in ema.parameters()])),
+                    **(FAST | {"save_every": 2}))
+    assert [step for step, _ in seen] == [2, 4, 5]
+    assert all(torch.equal(a, b) for a, b in zip(seen[-1][1], trainer.ema.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(seen[0][1], seen[-1][1]))
+
+
 def test_learning_rate_warms_up_then_decays():
     lrs = [lr_at(s, 100, 1e-3, 10) for s in range(100)]
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
