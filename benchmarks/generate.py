@@ -12,12 +12,10 @@ The pipeline's default ("auto") is bf16 where the hardware computes in it native
 from __future__ import annotations
 
 import argparse
-import platform
 
-import torch
 
 from mav_lite import MakeAVideoLite
-from mav_lite.system import native_bf16, peak_memory_mb
+from mav_lite.system import describe_machine, native_bf16, peak_memory_mb
 
 
 def main() -> None:
@@ -26,9 +24,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per precision (the fastest counts)")
     args = parser.parse_args()
     pipe = MakeAVideoLite.from_pretrained()
-    device = pipe.device.type
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"{device}; weights: {pipe.preset.summary()}")
+    print(f"{describe_machine(pipe.device)}; weights: {pipe.preset.summary()}")
     precisions = ["fp32"] + (["bf16"] if native_bf16(pipe.device) else [])
     if len(precisions) == 1:
         print("bf16 skipped: this processor has no native bf16 (it would be far slower than fp32)")

@@ -11,15 +11,14 @@ goal: upF beats the blend on moving-object PSNR at every skip.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
-import torch
 
 from mav_lite import MakeAVideoLite
 from mav_lite.checkpoints import load_pretrained
 from mav_lite.data import ShapesWorld
 from mav_lite.evaluation import EVAL_SEED, interpolation_report
+from mav_lite.system import describe_machine
 
 
 def main() -> None:
@@ -27,7 +26,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=32, help="clips per skip")
     parser.add_argument("--skips", type=int, nargs="+", default=[2, 4, 6])
     args = parser.parse_args()
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(describe_machine())
     pipe = MakeAVideoLite.from_pretrained()
     oracle, _ = load_pretrained("oracle")
     start = time.perf_counter()

@@ -19,7 +19,6 @@ Goals (issue 5): pseudo-3D <= 0.65x the step time of full 3D; ours >= 1.2x the p
 from __future__ import annotations
 
 import argparse
-import platform
 
 import torch
 from torch import nn
@@ -27,7 +26,7 @@ from torch import nn
 from mav_lite.claims import unets
 from mav_lite.config import get_preset
 from mav_lite.pseudo3d import Conv_P3D, FullConv3d
-from mav_lite.system import time_ms, train_step_ms
+from mav_lite.system import describe_machine, time_ms, train_step_ms
 
 
 def peer(params: int):
@@ -68,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     preset = get_preset(args.preset)
     size = preset.world.image_size
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+    print(f"{describe_machine(torch.device('cpu'))}; "
           f"preset {preset.name}, batch {args.batch} @{size}^2, fp32, ms per training step (median of {args.repeats})")
     d = preset.decoder
     print("\n| layer | width | resolution | " + " | ".join(f"{f} frames" for f in args.frames) + " | pseudo-3D / full |")

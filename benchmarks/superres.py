@@ -12,17 +12,15 @@ Issue 7's goals: both stages beat bicubic on PSNR and sharpness; shared noise cu
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
-import torch
 
 from mav_lite import superres as sr_lib
 from mav_lite.checkpoints import load_pretrained
 from mav_lite.config import get_preset
 from mav_lite.data import ShapesWorld
 from mav_lite.evaluation import EVAL_SEED, superres_report
-from mav_lite.system import peak_memory_mb
+from mav_lite.system import describe_machine, peak_memory_mb
 
 
 def main() -> None:
@@ -30,7 +28,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16, help="clips")
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the preset's)")
     args = parser.parse_args()
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(describe_machine())
     models = {name: load_pretrained(name) for name in ("sr_low", "sr_low_image", "sr_high")}
     preset = get_preset(models["sr_high"][1]["preset"])
     low, high, w = preset.sr_low, preset.sr_high, preset.world

@@ -11,15 +11,14 @@ time to draw 8 prompts at once.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
-import torch
 
 from mav_lite import MakeAVideoLite
 from mav_lite.checkpoints import load_pretrained
 from mav_lite.data import ShapesWorld
 from mav_lite.evaluation import GOALS, GROUPS, text_to_image_report
+from mav_lite.system import describe_machine
 
 
 def main() -> None:
@@ -28,7 +27,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="decoder DDIM steps (default: the preset's)")
     parser.add_argument("--prior-steps", type=int, default=None, help="prior DDIM steps (default: the preset's)")
     args = parser.parse_args()
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(describe_machine())
     pipe = MakeAVideoLite.from_pretrained()
     oracle, _ = load_pretrained("oracle")
     world = ShapesWorld(size=pipe.image_size, seed=11)

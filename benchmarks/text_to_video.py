@@ -11,14 +11,13 @@ to draw 8 clips at once.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
-import torch
 
 from mav_lite import MakeAVideoLite
 from mav_lite.checkpoints import load_pretrained
 from mav_lite.evaluation import VIDEO_GOALS, text_to_video_report
+from mav_lite.system import describe_machine
 
 
 def main() -> None:
@@ -27,7 +26,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="D^t's DDIM steps (default: the preset's)")
     parser.add_argument("--prior-steps", type=int, default=None, help="prior DDIM steps (default: the preset's)")
     args = parser.parse_args()
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(describe_machine())
     pipe = MakeAVideoLite.from_pretrained()
     oracle, _ = load_pretrained("oracle")
     video_oracle, _ = load_pretrained("video_oracle")

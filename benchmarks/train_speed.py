@@ -12,12 +12,11 @@ own machine before choosing (the trainer picks from the processor's features, se
 from __future__ import annotations
 
 import argparse
-import platform
 
 import torch
 
 from mav_lite.config import PRESETS
-from mav_lite.system import cpu_has_bf16, time_ms
+from mav_lite.system import cpu_has_bf16, device_name, time_ms
 from mav_lite.unet import UNet
 
 
@@ -55,7 +54,7 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     presets = args.presets or (["ci", "cpu", "gpu", "paper"] if device.type == "cuda" else ["ci", "cpu", "gpu"])
     variants = ["fp32", "bf16", "channels_last"] + (["compile"] if device.type == "cuda" else [])
-    name = torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = device_name(device)
     print(f"device: {device} ({name}); cpu capability {torch.backends.cpu.get_cpu_capability()}, "
           f"bf16 instructions: {'yes' if cpu_has_bf16() else 'no'}; torch threads {torch.get_num_threads()}; "
           f"torch {torch.__version__}")

@@ -75,7 +75,7 @@ class EvalSet:
 
 def _settings(pipe, clips: EvalSet, stages: tuple[str, ...], batch: int, sampling: dict) -> dict:
     """What the generated clips depend on: a different value means a different cache."""
-    return {"weights": pipe.preset.name, "precision": pipe.precision, "n": clips.n, "seed": clips.seed,
+    return {"weights": f"{pipe.preset.name}-{pipe.weights_id()}", "precision": pipe.precision, "n": clips.n, "seed": clips.seed,
             "stages": list(stages), "batch": batch, "sampling": sampling, "device": pipe.device.type}
 
 
@@ -235,7 +235,8 @@ def evaluate(pipe, preset, out=None, n: int | None = None, seed: int = EVAL_SEED
     """`mav-lite eval`: the chain report on an EvalSet of n clips (default: the preset's eval_clips)
     with the preset's DDIM steps, then the claims (claims.measure), written to out/report.json and
     out/report.md (default out: outputs/eval/<preset>). Generated clips and measured claims are cached
-    under `out`: run it again after an interruption and it picks up where it stopped."""
+    under `out`, keyed by the weights: run it again after an interruption and it picks up where it
+    stopped; new weights start afresh."""
     from . import claims as claims_lib
     from .checkpoints import load_pretrained
 
@@ -248,7 +249,7 @@ def evaluate(pipe, preset, out=None, n: int | None = None, seed: int = EVAL_SEED
     report["steps"] = f"preset {preset.name!r}'s DDIM steps"
     report["claims"] = claims_lib.measure(claims, pipe, oracle, preset.name, report,
                                           out=out / "claim_runs",
-                                          cache=out / "claims.json", progress=progress)
+                                          cache=out / f"claims-{pipe.weights_id()}.json", progress=progress)
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     (out / "report.md").write_text(markdown_report(report))
     report["folder"] = str(out)

@@ -181,11 +181,14 @@ def load_pretrained(stage: str, root: Path = REFERENCE_DIR, device: str | torch.
     return load_model(folder, stage, device)
 
 
-def card(stage: str, preset: str, config: dict, identity: dict, step: int, metrics: dict, command: str) -> dict:
-    """A model card: what the weights are and how to make them again."""
+def card(stage: str, preset: str, config: dict, identity: dict, step: int, metrics: dict, command: str,
+         init_commands: list[str] = (), trained_on: str | None = None) -> dict:
+    """A model card: what the weights are, how to make them again (the commands that made the weights
+    it started from, oldest first, then its own) and on what they were trained."""
     return {"stage": stage, "preset": preset, "config": config, "identity": identity, "step": step,
             "metrics": metrics, "mav_lite_version": __version__, "git_commit": git_commit(),
-            "torch_version": torch.__version__, "command": command}
+            "torch_version": torch.__version__, "init_commands": list(init_commands), "command": command,
+            "trained_on": trained_on}
 
 
 def publish(run: Path, root: Path = REFERENCE_DIR) -> Path:

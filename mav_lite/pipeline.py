@@ -23,6 +23,7 @@ AVX2-only CPU bf16 was ~35x slower); "fp32" or "bf16" force one.
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,6 +378,17 @@ class MakeAVideoLite:
                                   f"--preset {self.preset.name} --out runs/{stage}` and `mav-lite publish "
                                   f"runs/{stage}`, or pass {stage}= to from_folders")
         return model
+
+    def weights_id(self) -> str:
+        """A short hash of every network's weights: what caches of generated clips are keyed by, so
+        new reference weights never read back clips that the old ones drew."""
+        digest = hashlib.sha1()
+        for name in ("clip", "prior", "decoder", "video_decoder", "interpolation", "sr_low", "sr_high"):
+            model = getattr(self, name)
+            for key, tensor in ({} if model is None else model.state_dict()).items():
+                digest.update(f"{name}.{key}".encode())
+                digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()[:10]
 
     def available_stages(self, first: str = "D^t") -> tuple[str, ...]:
         """The stages a mode that starts at `first` runs by default: the unbroken chain of trained

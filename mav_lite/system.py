@@ -13,6 +13,7 @@ import platform
 import resource
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -64,6 +65,29 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def processor_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device) -> str:
+    """What a device is, in words: the GPU's name, or the processor's with the CPU threads torch uses."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{processor_name()}, {torch.get_num_threads()} threads"
+
+
+def describe_machine(on: torch.device | None = None) -> str:
+    """The first line of every benchmark's table: the device it ran on and torch's version."""
+    return f"{device_name(on or device())}, torch {torch.__version__}"
+
+
 def peak_memory_mb() -> float:
     """Peak memory so far, in MB: what torch allocated on the GPU when there is one (reset it with
     torch.cuda.reset_peak_memory_stats()), else this process's peak resident memory (it only grows,
@@ -88,7 +112,7 @@ def report() -> dict[str, str]:
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "mediapy": mediapy.__version__,
-        "processor": platform.processor() or platform.machine(),
+        "processor": processor_name(),
         "cpu capability": torch.backends.cpu.get_cpu_capability(),
         "cpu bf16": "yes" if cpu_has_bf16() else "no (fp32 on CPU)",
         "threads": str(torch.get_num_threads()),

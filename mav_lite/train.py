@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoints as ckpt
 from .config import PRESETS, Preset, get_preset
-from .system import native_bf16
+from .system import device_name, native_bf16
 
 STAGE_MODULES = ("mav_lite.unconditional", "mav_lite.clip", "mav_lite.oracle", "mav_lite.prior", "mav_lite.decoder",
                  "mav_lite.video_decoder", "mav_lite.video_oracle", "mav_lite.interpolation",
@@ -101,6 +101,11 @@ def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
         return lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _recipe(card: dict) -> list[str]:
+    """The commands that made a checkpoint's weights, oldest first: what --init from it builds on."""
+    return [*card.get("init_commands", []), card["command"]]
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -167,6 +172,7 @@ class Trainer:
         if precision == "auto":
             precision = "bf16" if native_bf16(torch.device("cuda" if cuda else "cpu")) else "no"
         self.acc = Accelerator(mixed_precision=precision, cpu=not cuda)  # cpu: several processes use gloo
+        self.init_commands: list[str] = []  # what made the --init weights (fit reads it), for the card
         self.precision = precision
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
 
@@ -201,7 +207,7 @@ class Trainer:
         if history["val_loss"]:
             metrics["val_loss"] = history["val_loss"][-1]
         ckpt.save_json(ckpt.card(self.cfg.stage, self.cfg.preset, model.config, self.identity(), step, metrics,
-                                 self.cfg.command()), out / ckpt.CARD)
+                                 self.cfg.command(), self.init_commands, device_name(self.acc.device)), out / ckpt.CARD)
 
     def _recover(self) -> None:
         """A kill between the two renames of _save leaves only checkpoint.old: put it back."""
@@ -264,8 +270,10 @@ class Trainer:
         model = self.stage.build(self.preset, self.options)
         if cfg.init is not None and not resumable:  # fine-tuning: start from another run's EMA weights
             weights = Path(cfg.init) / ckpt.WEIGHTS
-            ckpt.load_card(cfg.init, cfg.stage)
+            self.init_commands = _recipe(ckpt.load_card(cfg.init, cfg.stage))
             ckpt.load_into(model, ckpt.load_tensors(weights), weights)
+        elif resumable and (Path(cfg.out) / ckpt.CARD).is_file():  # the run's own card knows
+            self.init_commands = ckpt.load_card(cfg.out).get("init_commands", [])
         ema = copy.deepcopy(model).requires_grad_(False).eval()
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
         step, history = 0, {"step": [], "loss": [], "val_step": [], "val_loss": []}

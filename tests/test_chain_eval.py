@@ -64,6 +64,12 @@ def test_generation_is_cached_and_resumes_to_the_same_clips(tmp_path):
     assert torch.equal(again["D^t"], first["D^t"]) and chunks[2].is_file()
     other, _ = generate(pipe, clips, tmp_path, stop_after="D^t", batch=2, progress=False, steps=3, prior_steps=2)
     assert len(list(tmp_path.iterdir())) == 2 and not torch.equal(other["D^t"], first["D^t"])  # new settings
+    before = pipe.weights_id()
+    with torch.no_grad():
+        next(pipe.video_decoder.parameters())[0] += 0.01  # as if new reference weights were published
+    assert pipe.weights_id() != before
+    generate(pipe, clips, tmp_path, stop_after="D^t", batch=2, progress=False, **fast)
+    assert len(list(tmp_path.iterdir())) == 3  # new weights never read back the old weights' clips
 
 
 def test_pseudo3d_cost_claim_counts_what_factorizing_saves():

@@ -26,6 +26,7 @@ def test_loss_falls_on_a_tiny_model(tmp_path):
     assert np.mean(losses[-20:]) < 0.7 * np.mean(losses[:5])
     card = json.loads((tmp_path / "run" / "card.json").read_text())
     assert card["step"] == 80 and card["stage"] == "unconditional" and "--steps 80" in card["command"]
+    assert card["trained_on"].endswith(f"{torch.get_num_threads()} threads")  # the card says where it trained
     assert (tmp_path / "run" / "loss.png").stat().st_size > 0 and list((tmp_path / "run" / "samples").glob("*.png"))
 
 
@@ -127,6 +128,12 @@ def test_init_starts_from_another_runs_weights(tmp_path):
     assert all(torch.equal(start[k], v) for k, v in tuned.model.state_dict().items())
     card = json.loads((tmp_path / "tuned" / "card.json").read_text())
     assert f"--init {tmp_path / 'first'}" in card["command"] and card["identity"]["init"] == str(tmp_path / "first")
+    first_card = json.loads((tmp_path / "first" / "card.json").read_text())
+    assert first_card["init_commands"] == [] and card["init_commands"] == [first_card["command"]]  # the whole recipe
+    again = train("unconditional", "ci", tmp_path / "again", progress=False, steps=1, batch_size=2, init=tmp_path / "tuned",
+                  **FAST)
+    assert json.loads((tmp_path / "again" / "card.json").read_text())["init_commands"] == [first_card["command"],
+                                                                                            card["command"]]
     with pytest.raises(CheckpointError, match="stage 'unconditional', not 'oracle'"):
         train("oracle", "ci", tmp_path / "wrong", progress=False, steps=1, init=tmp_path / "first", **FAST)
 
