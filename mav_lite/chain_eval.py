@@ -22,9 +22,10 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
+from .checkpoints import save_tensors
 from .data import ShapesWorld, parse_caption
 from .evaluation import EVAL_SEED
 from .metrics import (
@@ -125,7 +126,7 @@ def generate(pipe, clips: EvalSet, cache=None, stop_after: str | None = None, ba
                                       stop_after=stages[-1], progress=False, **sampling)
             tensors, spent = {s: _to_bytes(v.cpu()) for s, v in made.stages.items()}, made.seconds
             if path is not None:
-                save_file(tensors, path, metadata={"seconds": json.dumps(spent)})
+                save_tensors(tensors, path, metadata={"seconds": json.dumps(spent)})  # atomic: a kill leaves no half chunk
         for s in stages:
             for k, video in zip(ks, tensors[s]):
                 out[s][k] = video.float() / 127.5 - 1

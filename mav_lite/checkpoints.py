@@ -55,9 +55,10 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Tensors to a safetensors file (with string `metadata` in its header), written atomically."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    _atomic_write(Path(path), lambda p: save_file(tensors, str(p)))
+    _atomic_write(Path(path), lambda p: save_file(tensors, str(p), metadata=metadata))
 
 
 def save_json(data: dict, path: Path) -> None:

@@ -59,6 +59,7 @@ def test_generation_is_cached_and_resumes_to_the_same_clips(tmp_path):
     folder = next(tmp_path.iterdir())
     chunks = sorted(folder.glob("chunk_*.safetensors"))
     assert first["D^t"].shape == (6, 3, 8, 32, 32) and len(chunks) == 6 and seconds["D^t"] > 0
+    assert not list(folder.glob("*.tmp"))  # each chunk was written whole, then renamed
     chunks[2].unlink()  # as if interrupted there
     again, _ = generate(pipe, clips, tmp_path, stop_after="D^t", batch=2, progress=False, **fast)
     assert torch.equal(again["D^t"], first["D^t"]) and chunks[2].is_file()
