@@ -76,8 +76,8 @@ class EvalSet:
 
 def _settings(pipe, clips: EvalSet, stages: tuple[str, ...], batch: int, sampling: dict) -> dict:
     """What the generated clips depend on: a different value means a different cache."""
-    return {"weights": f"{pipe.preset.name}-{pipe.weights_id()}", "precision": pipe.precision, "n": clips.n, "seed": clips.seed,
-            "stages": list(stages), "batch": batch, "sampling": sampling, "device": pipe.device.type}
+    return {"weights": f"{pipe.preset.name}-{pipe.weights_id()}", "precision": pipe.precision, "n": clips.n,
+            "seed": clips.seed, "stages": list(stages), "batch": batch, "sampling": sampling, "device": pipe.device.type}
 
 
 def _chunks(clips: EvalSet, batch: int) -> list[list[int]]:
@@ -126,7 +126,8 @@ def generate(pipe, clips: EvalSet, cache=None, stop_after: str | None = None, ba
                                       stop_after=stages[-1], progress=False, **sampling)
             tensors, spent = {s: _to_bytes(v.cpu()) for s, v in made.stages.items()}, made.seconds
             if path is not None:
-                save_tensors(tensors, path, metadata={"seconds": json.dumps(spent)})  # atomic: a kill leaves no half chunk
+                # written atomically: an interruption leaves no half chunk to read back
+                save_tensors(tensors, path, metadata={"seconds": json.dumps(spent)})
         for s in stages:
             for k, video in zip(ks, tensors[s]):
                 out[s][k] = video.float() / 127.5 - 1

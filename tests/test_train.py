@@ -130,8 +130,8 @@ def test_init_starts_from_another_runs_weights(tmp_path):
     assert f"--init {tmp_path / 'first'}" in card["command"] and card["identity"]["init"] == str(tmp_path / "first")
     first_card = json.loads((tmp_path / "first" / "card.json").read_text())
     assert first_card["init_commands"] == [] and card["init_commands"] == [first_card["command"]]  # the whole recipe
-    again = train("unconditional", "ci", tmp_path / "again", progress=False, steps=1, batch_size=2, init=tmp_path / "tuned",
-                  **FAST)
+    train("unconditional", "ci", tmp_path / "again", progress=False, steps=1, batch_size=2,
+          init=tmp_path / "tuned", **FAST)
     assert json.loads((tmp_path / "again" / "card.json").read_text())["init_commands"] == [first_card["command"],
                                                                                             card["command"]]
     with pytest.raises(CheckpointError, match="stage 'unconditional', not 'oracle'"):
