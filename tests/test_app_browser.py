@@ -22,6 +22,7 @@ if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip("no Chromium: apt-get install chromium chromium-driver to run the browser test",
                 allow_module_level=True)
 from selenium import webdriver  # noqa: E402 - the dev extra installs it; only the browser may be missing
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -36,7 +37,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def voila(tmp_path):
-    """Voila serving notebook 11 in the ci preset; yields its address."""
+    """Voila serving notebook 11 in the ci preset; yields its address and the path of its log."""
     port = free_port()
     with open(tmp_path / "voila.log", "w") as log:
         server = subprocess.Popen(
@@ -54,7 +55,7 @@ def voila(tmp_path):
                     time.sleep(0.5)
             else:
                 pytest.fail("Voila did not open its port in 60 s:\n" + (tmp_path / "voila.log").read_text())
-            yield url
+            yield url, tmp_path / "voila.log"
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -64,6 +65,7 @@ def voila(tmp_path):
 def browser(tmp_path):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.page_load_strategy = "none"  # get() returns at once; the test waits for the page itself, up to PAGE_SECONDS
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1200,2000"):
@@ -73,15 +75,25 @@ def browser(tmp_path):
     driver.quit()
 
 
+def wait_for(browser, condition, what: str, log: Path):
+    """Waits up to PAGE_SECONDS for condition(browser); on a timeout, fails with Voila's log, which says why."""
+    try:
+        return WebDriverWait(browser, PAGE_SECONDS, poll_frequency=1).until(condition)
+    except TimeoutException:
+        pytest.fail(f"{what} not within {PAGE_SECONDS} s; Voila's log ends:\n" + log.read_text()[-4000:])
+
+
 def test_generate_in_the_browser_plays_a_clip(voila, browser):
-    browser.get(voila)
-    wait = WebDriverWait(browser, PAGE_SECONDS, poll_frequency=1)
-    button = wait.until(lambda d: next(iter(d.find_elements(By.XPATH, "//button[contains(., 'Generate')]")), None))
+    url, log = voila
+    browser.get(url)
+    button = wait_for(browser, lambda d: next(iter(d.find_elements(By.XPATH, "//button[contains(., 'Generate')]")), None),
+                      "the Generate button", log)
     # the page is ready for clicks once the notebook has run: its last cell shows the misspelt prompt's message
-    wait.until(lambda d: "crimson" in d.find_element(By.TAG_NAME, "body").text)
+    wait_for(browser, lambda d: "crimson" in d.find_element(By.TAG_NAME, "body").text, "the notebook's last cell", log)
     assert not browser.find_elements(By.CSS_SELECTOR, ".mav-result video")  # no clip before Generate
     button.click()
-    video = wait.until(lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, ".mav-result video")), None))
+    video = wait_for(browser, lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, ".mav-result video")), None),
+                     "the generated clip", log)
     assert video.get_attribute("src").startswith("data:video/mp4;base64,")
     assert len(video.get_attribute("src")) > 1000
     links = browser.find_elements(By.CSS_SELECTOR, ".mav-result a[download]")
