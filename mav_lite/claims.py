@@ -249,7 +249,8 @@ def measure(which, pipe, oracle, preset, report: dict, out="runs/claims", cache=
     p = get_preset(preset)
     small = p.name == "ci"
     done = json.loads(Path(cache).read_text()) if cache is not None and Path(cache).is_file() else {}
-    run = {"a": lambda: inflation(p.name, out, progress=progress),
+    run = {"a": lambda: inflation(p.name, out, n=8 if small else 16, checks=2 if small else 4,
+                                  sample_steps=5 if small else 10, progress=progress),
            "b": lambda: pseudo3d_cost(p.name, frames=p.world.frames),
            "c": lambda: shared_noise(pipe, oracle, n=2 if small else 4, frames=4 if small else 8,
                                      steps=p.sr_high.sample_steps),
