@@ -1,6 +1,6 @@
 """upF against a linear blend and the nearest frame on held-out clips, and the time to upsample one base clip.
 
-    python benchmarks/interpolation.py [--n 32] [--skips 2 4 6]
+    python benchmarks/interpolation.py [--n 32] [--skips 2 4 6] [--steps 25] [--guidance 2]
 
 For each skip k, every k-th frame of a true clip is given and the frames between are hidden; the
 table compares the three ways of filling them (PSNR, SSIM, PSNR on the moving objects' pixels, and
@@ -25,13 +25,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=32, help="clips per skip")
     parser.add_argument("--skips", type=int, nargs="+", default=[2, 4, 6])
+    parser.add_argument("--steps", type=int, help="upF's DDIM steps (default: the preset's)")
+    parser.add_argument("--guidance", type=float, help="upF's guidance scale (default: the preset's)")
     args = parser.parse_args()
     print(describe_machine())
     pipe = MakeAVideoLite.from_pretrained()
     oracle, _ = load_pretrained("oracle")
     start = time.perf_counter()
-    report = interpolation_report(pipe, oracle, n=args.n, skips=args.skips)
-    print(f"\n{args.n} held-out clips per skip at {report['fps']:g} fps, judged in {time.perf_counter() - start:.0f} s")
+    report = interpolation_report(pipe, oracle, n=args.n, skips=args.skips, steps=args.steps, guidance=args.guidance)
+    s = pipe.preset.interpolation
+    guidance = s.guidance if args.guidance is None else args.guidance
+    print(f"\n{args.n} held-out clips per skip at {report['fps']:g} fps, upF in {args.steps or s.sample_steps} "
+          f"steps at guidance {guidance:g}, judged in {time.perf_counter() - start:.0f} s")
     print("\n| skip | method | PSNR (dB) | SSIM | moving-object PSNR (dB) | same objects |")
     print("| --- | --- | --- | --- | --- | --- |")
     for k in args.skips:
@@ -42,7 +47,7 @@ def main() -> None:
                   f"{m['same_objects']:.1%} |")
     print("\nupF's own redraw of the given frames (pasted back in the output), PSNR: " +
           ", ".join(f"skip {k}: {report[f'skip {k}']['upF']['given_psnr']:.1f} dB" for k in args.skips))
-    w, s = pipe.preset.world, pipe.preset.interpolation
+    w = pipe.preset.world
     base, _ = ShapesWorld(size=w.image_size, seed=EVAL_SEED).video(0, w.frames, w.fps)
     start = time.perf_counter()
     out = pipe.upsample_frames(base, fps=w.fps, progress=False)

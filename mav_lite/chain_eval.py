@@ -235,7 +235,8 @@ def motion_table(report: dict) -> str:
 def evaluate(pipe, preset, out=None, n: int | None = None, seed: int = EVAL_SEED, claims: str = "abcdef",
              stop_after: str | None = None, batch: int = 8, progress: bool = True) -> dict:
     """`mav-lite eval`: the chain report on an EvalSet of n clips (default: the preset's eval_clips)
-    with the preset's DDIM steps, then the claims (claims.measure), written to out/report.json and
+    with the preset's DDIM steps and base clip length (eval_frames; report["sampling"] holds both),
+    then the claims (claims.measure), written to out/report.json and
     out/report.md (default out: outputs/eval/<preset>). Generated clips and measured claims are cached
     under `out`, keyed by the weights: run it again after an interruption and it picks up where it
     stopped; new weights start afresh."""
@@ -246,9 +247,12 @@ def evaluate(pipe, preset, out=None, n: int | None = None, seed: int = EVAL_SEED
     out = Path(out or Path("outputs") / "eval" / preset.name)
     clips = EvalSet(n or preset.eval_clips, seed)
     oracle, video_oracle = load_pretrained("oracle")[0], load_pretrained("video_oracle")[0]
+    sampling = preset.chain_steps() | ({"frames": preset.eval_frames} if preset.eval_frames else {})
     report = chain_report(pipe, oracle, video_oracle, clips, out / "cache", stop_after, batch, progress=progress,
-                          **preset.chain_steps())
-    report["steps"] = f"preset {preset.name!r}'s DDIM steps"
+                          **sampling)
+    report["sampling"] = sampling
+    report["steps"] = f"preset {preset.name!r}'s DDIM steps" + (f", {preset.eval_frames}-frame base clips"
+                                                               if preset.eval_frames else "")
     report["claims"] = claims_lib.measure(claims, pipe, oracle, preset.name, report,
                                           out=out / "claim_runs",
                                           cache=out / f"claims-{pipe.weights_id()}.json", progress=progress)

@@ -259,8 +259,8 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--stop-after", default=None, help="the last stage to judge: D^t, upF, SR_l^t or SR_h "
                     "(default: every stage)")
     ev.add_argument("--batch", type=int, default=8, help="prompts generated at once (default: 8)")
-    ev.add_argument("--preset", default=None, help="whose step counts and set size to use: ci, cpu, gpu or paper "
-                    "(default: $MAV_LITE_PROFILE)")
+    ev.add_argument("--preset", default=None, help="whose step counts, set size and clip length to use: ci, cpu, "
+                    "gpu or paper (default: $MAV_LITE_PROFILE)")
     ev.add_argument("--checkpoints", type=Path, default=None, help="a folder of stage checkpoints "
                     "(default: data/checkpoints)")
     ev.set_defaults(run=_eval)

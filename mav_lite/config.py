@@ -128,6 +128,7 @@ class Preset:
     sr_low: SuperResSizes  # SR_l^t
     sr_high: SuperResSizes  # SR_h
     eval_clips: int  # prompts in `mav-lite eval`'s set (chain_eval.EvalSet)
+    eval_frames: int | None = None  # base frames of `mav-lite eval`'s clips (None: the weights' own)
 
     @property
     def frames_after_upf(self) -> int:
@@ -172,6 +173,7 @@ PRESETS: dict[str, Preset] = {
         sr_high=SuperResSizes(size_in=32, size_out=64, channels=16, channel_mults=(1, 2), batch_size=4,
                               train_steps=20, sample_steps=1),
         eval_clips=6,
+        eval_frames=4,
     ),
     "cpu": Preset(
         name="cpu",

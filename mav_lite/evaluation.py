@@ -149,7 +149,8 @@ def _same_objects(oracle, images: torch.Tensor, truth: torch.Tensor) -> torch.Te
 
 
 def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float = 24, seed: int = 0,
-                         batch: int = 16, steps: int | None = None, progress: bool = False) -> dict:
+                         batch: int = 16, steps: int | None = None, guidance: float | None = None,
+                         progress: bool = False) -> dict:
     """upF against a linear blend and the nearest frame on held-out clips (issue 6's baselines).
 
     For each skip k: n true clips of 2k + 1 frames at `fps` (a world no training run reads); every
@@ -157,7 +158,8 @@ def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float 
     SSIM, PSNR on the moving objects' pixels only (foreground in the true frame or either given
     neighbour) and the share the oracle reads as the same objects as the true frame. upF is
     conditioned on the output's fps; its "given_psnr" says how close its own redraw of the given
-    frames comes (they are pasted back in the output).
+    frames comes (they are pasted back in the output). steps, guidance: upF's sampling (default: the
+    preset's).
     """
     upf, s, opts = pipe._model("upF"), pipe.preset.interpolation, pipe.interpolation_options
     report = {"n": n, "fps": fps}
@@ -167,7 +169,8 @@ def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float 
         raw = []
         for i in range(0, n, batch):
             raw.append(upf_lib.upsample_frames(upf, pipe.clip, given[i:i + batch].to(pipe.device), k, fps / k, s.window,
-                                               s.guidance, steps or s.sample_steps, seed=seed + i,
+                                               s.guidance if guidance is None else guidance,
+                                               steps or s.sample_steps, seed=seed + i,
                                                prediction=opts["prediction"],
                                                timesteps=opts["timesteps"], progress=progress,
                                                keep_given=False, clean_given=opts["clean_given"]).cpu())

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from mav_lite import MakeAVideoLite
-from mav_lite.chain_eval import EvalSet, generate, judge, markdown_report
+from mav_lite.chain_eval import EvalSet, evaluate, generate, judge, markdown_report
 from mav_lite.checkpoints import load_pretrained
 from mav_lite.claims import generalization, measure, pseudo3d_cost
 from mav_lite.cli import main
+from mav_lite.config import get_preset
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,15 @@ def test_generation_is_cached_and_resumes_to_the_same_clips(tmp_path):
     assert pipe.weights_id() != before
     generate(pipe, clips, tmp_path, stop_after="D^t", batch=2, progress=False, **fast)
     assert len(list(tmp_path.iterdir())) == 3  # new weights never read back the old weights' clips
+
+
+def test_evaluate_uses_the_presets_steps_and_clip_length(tmp_path):
+    pipe, ci = MakeAVideoLite.from_pretrained(), get_preset("ci")  # cpu weights (8-frame clips), ci's quick look
+    report = evaluate(pipe, ci, tmp_path, claims="", stop_after="D^t", batch=6, progress=False)
+    assert ci.eval_frames < pipe.preset.world.frames
+    assert report["sampling"] == ci.chain_steps() | {"frames": ci.eval_frames}
+    assert report["stages"]["D^t"]["frames"] == ci.eval_frames and report["n"] == ci.eval_clips
+    assert f"{ci.eval_frames}-frame base clips" in (tmp_path / "report.md").read_text()
 
 
 def test_pseudo3d_cost_claim_counts_what_factorizing_saves():
