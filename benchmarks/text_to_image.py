@@ -1,6 +1,6 @@
 """Text-to-image with the reference weights: quality (attribute oracle, CLIPSIM-lite, FID-lite) and speed.
 
-    python benchmarks/text_to_image.py [--n 64] [--steps 25] [--prior-steps 25]
+    python benchmarks/text_to_image.py [--n 64] [--steps 25] [--prior-steps 25] [--guidance 3] [--prior-guidance 2]
 
 Prints the oracle's own accuracy on real renders, then, for n prompts in each group (one object,
 two objects, held-out compositions), what the oracle reads in the generated images against the
@@ -26,6 +26,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=64, help="prompts per group")
     parser.add_argument("--steps", type=int, default=None, help="decoder DDIM steps (default: the preset's)")
     parser.add_argument("--prior-steps", type=int, default=None, help="prior DDIM steps (default: the preset's)")
+    parser.add_argument("--guidance", type=float, default=None, help="decoder guidance (default: the preset's)")
+    parser.add_argument("--prior-guidance", type=float, default=None, help="prior guidance (default: the preset's)")
     args = parser.parse_args()
     print(describe_machine())
     pipe = MakeAVideoLite.from_pretrained()
@@ -38,7 +40,8 @@ def main() -> None:
         acc = oracle.accuracy(ims, scs)
         print(f"| {name} | " + " | ".join(f"{acc[k]:.1%}" for k in ("count", "objects", "position", "size")) + " |")
 
-    sampling = {"steps": args.steps, "prior_steps": args.prior_steps}
+    sampling = {"steps": args.steps, "prior_steps": args.prior_steps, "guidance": args.guidance,
+                "prior_guidance": args.prior_guidance}
     report = text_to_image_report(pipe, oracle, n=args.n, **sampling)
     print(f"\n| group ({args.n} prompts each) | measure | generated | goal |\n| --- | --- | --- | --- |")
     for group in GROUPS:
