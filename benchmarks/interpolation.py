@@ -33,10 +33,8 @@ def main() -> None:
     oracle, _ = load_pretrained("oracle")
     start = time.perf_counter()
     report = interpolation_report(pipe, oracle, n=args.n, skips=args.skips, steps=args.steps, guidance=args.guidance)
-    s = pipe.preset.interpolation
-    guidance = s.guidance if args.guidance is None else args.guidance
-    print(f"\n{args.n} held-out clips per skip at {report['fps']:g} fps, upF in {args.steps or s.sample_steps} "
-          f"steps at guidance {guidance:g}, judged in {time.perf_counter() - start:.0f} s")
+    print(f"\n{args.n} held-out clips per skip at {report['fps']:g} fps, upF in {report['steps']} steps at "
+          f"guidance {report['guidance']:g}, judged in {time.perf_counter() - start:.0f} s")
     print("\n| skip | method | PSNR (dB) | SSIM | moving-object PSNR (dB) | same objects |")
     print("| --- | --- | --- | --- | --- | --- |")
     for k in args.skips:

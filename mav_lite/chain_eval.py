@@ -77,7 +77,8 @@ class EvalSet:
 def _settings(pipe, clips: EvalSet, stages: tuple[str, ...], batch: int, sampling: dict) -> dict:
     """What the generated clips depend on: a different value means a different cache."""
     return {"weights": f"{pipe.preset.name}-{pipe.weights_id()}", "precision": pipe.precision, "n": clips.n,
-            "seed": clips.seed, "stages": list(stages), "batch": batch, "sampling": sampling, "device": pipe.device.type}
+            "seed": clips.seed, "stages": list(stages), "batch": batch, "sampling": sampling,
+            "device": pipe.device.type}
 
 
 def _chunks(clips: EvalSet, batch: int) -> list[list[int]]:

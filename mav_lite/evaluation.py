@@ -159,18 +159,18 @@ def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float 
     neighbour) and the share the oracle reads as the same objects as the true frame. upF is
     conditioned on the output's fps; its "given_psnr" says how close its own redraw of the given
     frames comes (they are pasted back in the output). steps, guidance: upF's sampling (default: the
-    preset's).
+    preset's; the report says which it used).
     """
     upf, s, opts = pipe._model("upF"), pipe.preset.interpolation, pipe.interpolation_options
-    report = {"n": n, "fps": fps}
+    steps, guidance = steps or s.sample_steps, s.guidance if guidance is None else guidance
+    report = {"n": n, "fps": fps, "steps": steps, "guidance": guidance}
     for k in skips:
         truth = ShapesWorld(size=pipe.image_size, seed=EVAL_SEED).videos(range(n), 2 * k + 1, fps)[0]
         given = truth[:, :, ::k]
         raw = []
         for i in range(0, n, batch):
             raw.append(upf_lib.upsample_frames(upf, pipe.clip, given[i:i + batch].to(pipe.device), k, fps / k, s.window,
-                                               s.guidance if guidance is None else guidance,
-                                               steps or s.sample_steps, seed=seed + i,
+                                               guidance, steps, seed=seed + i,
                                                prediction=opts["prediction"],
                                                timesteps=opts["timesteps"], progress=progress,
                                                keep_given=False, clean_given=opts["clean_given"]).cpu())

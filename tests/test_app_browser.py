@@ -86,8 +86,8 @@ def wait_for(browser, condition, what: str, log: Path):
 def test_generate_in_the_browser_plays_a_clip(voila, browser):
     url, log = voila
     browser.get(url)
-    button = wait_for(browser, lambda d: next(iter(d.find_elements(By.XPATH, "//button[contains(., 'Generate')]")), None),
-                      "the Generate button", log)
+    button = wait_for(browser, lambda d: next(iter(d.find_elements(By.XPATH, "//button[contains(., 'Generate')]")),
+                                              None), "the Generate button", log)
     # the page is ready for clicks once the notebook has run: its last cell shows the misspelt prompt's message
     wait_for(browser, lambda d: "crimson" in d.find_element(By.TAG_NAME, "body").text, "the notebook's last cell", log)
     assert not browser.find_elements(By.CSS_SELECTOR, ".mav-result video")  # no clip before Generate

@@ -242,6 +242,8 @@ def test_interpolation_report_compares_upf_with_both_baselines(pipe):
     from mav_lite.metrics import clip_frames, psnr
 
     report = interpolation_report(pipe, load_pretrained("oracle")[0], n=2, skips=(2, 3))
+    s = pipe.preset.interpolation
+    assert (report["steps"], report["guidance"]) == (s.sample_steps, s.guidance)  # the sampling it used
     for k in (2, 3):
         row = report[f"skip {k}"]
         assert set(row) == {"upF", "blend", "nearest"} and set(row["upF"]) > set(row["blend"])
