@@ -76,11 +76,14 @@ def browser(tmp_path):
 
 
 def wait_for(browser, condition, what: str, log: Path):
-    """Waits up to PAGE_SECONDS for condition(browser); on a timeout, fails with Voila's log, which says why."""
+    """Waits up to PAGE_SECONDS for condition(browser); on a timeout, fails with what the page shows (Voila's
+    loading line names the cell it is running) and the end of Voila's log."""
     try:
         return WebDriverWait(browser, PAGE_SECONDS, poll_frequency=1).until(condition)
     except TimeoutException:
-        pytest.fail(f"{what} not within {PAGE_SECONDS} s; Voila's log ends:\n" + log.read_text()[-4000:])
+        page = browser.execute_script("return document.body ? document.body.innerText : '(no body yet)'")
+        pytest.fail(f"{what} not within {PAGE_SECONDS} s.\nThe page shows:\n{page[-3000:]}\n"
+                    f"Voila's log ends:\n{log.read_text()[-4000:]}")
 
 
 def test_generate_in_the_browser_plays_a_clip(voila, browser):
