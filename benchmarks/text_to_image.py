@@ -1,6 +1,7 @@
 """Text-to-image with the reference weights: quality (attribute oracle, CLIPSIM-lite, FID-lite) and speed.
 
     python benchmarks/text_to_image.py [--n 64] [--steps 25] [--prior-steps 25] [--guidance 3] [--prior-guidance 2]
+                                       [--prior runs/prior-long]
 
 Prints the oracle's own accuracy on real renders, then, for n prompts in each group (one object,
 two objects, held-out compositions), what the oracle reads in the generated images against the
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 
 from mav_lite import MakeAVideoLite
-from mav_lite.checkpoints import load_pretrained
+from mav_lite.checkpoints import REFERENCE_DIR, load_pretrained
 from mav_lite.data import ShapesWorld
 from mav_lite.evaluation import GOALS, GROUPS, text_to_image_report
 from mav_lite.system import describe_machine
@@ -28,9 +30,11 @@ def main() -> None:
     parser.add_argument("--prior-steps", type=int, default=None, help="prior DDIM steps (default: the preset's)")
     parser.add_argument("--guidance", type=float, default=None, help="decoder guidance (default: the preset's)")
     parser.add_argument("--prior-guidance", type=float, default=None, help="prior guidance (default: the preset's)")
+    parser.add_argument("--prior", type=Path, default=REFERENCE_DIR / "prior",
+                        help="the prior's checkpoint folder (default: the reference; a run folder judges a candidate)")
     args = parser.parse_args()
     print(describe_machine())
-    pipe = MakeAVideoLite.from_pretrained()
+    pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", args.prior, REFERENCE_DIR / "decoder")
     oracle, _ = load_pretrained("oracle")
     world = ShapesWorld(size=pipe.image_size, seed=11)
     images, _, scenes = world.images(range(512))
