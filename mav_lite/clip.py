@@ -285,8 +285,11 @@ def hard_negatives(caption: str, generator: torch.Generator) -> list[str]:
 
 
 def build(preset: Preset, options: dict) -> CLIPLite:
+    """embed_dim (option): the size of x_e and y_e, None for the preset's (a wider y_e keeps more of a
+    two-object scene: benchmarks/embedding_probe.py)."""
     c = preset.clip
-    return CLIPLite(vocabulary(), c.context, c.embed_dim, c.width, c.layers, c.heads, preset.world.image_size)
+    return CLIPLite(vocabulary(), c.context, options["embed_dim"] or c.embed_dim, c.width, c.layers, c.heads,
+                    preset.world.image_size)
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
@@ -316,6 +319,6 @@ register_stage(Stage(
     loss=loss,
     sample=None,
     rebuild=lambda config: CLIPLite(**config),
-    options={"hard_negatives": True},
+    options={"hard_negatives": True, "embed_dim": None},
 ))
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from mav_lite.checkpoints import load_model
 from mav_lite.clip import CLIPLite, Tokenizer, binding_accuracy, retrieval_accuracy, swapped_colors
 from mav_lite.data import ShapesWorld, vocabulary
 from mav_lite.train import train
@@ -60,6 +61,15 @@ def test_contrastive_training_learns_retrieval(tmp_path):
     assert np.mean(losses[-20:]) < 0.7 * np.mean(losses[:5])
     images, captions, _ = ShapesWorld(size=16, seed=5).images(range(128))
     assert retrieval_accuracy(run.ema, images, captions) > 0.12  # chance: 1/32 = 0.03
+
+
+def test_embed_dim_option_widens_both_embeddings_and_the_card_keeps_it(tmp_path):
+    run = train("clip", "ci", tmp_path / "clip", progress=False, steps=2, precision="no", options={"embed_dim": 24})
+    model, card = load_model(tmp_path / "clip", "clip")
+    assert card["config"]["embed_dim"] == 24 and card["identity"]["options"]["embed_dim"] == 24
+    images, captions, _ = ShapesWorld(size=16, seed=0).images(range(2))
+    assert model.encode_image(images).shape == model.encode_text(captions).shape == (2, 24)
+    assert torch.equal(model.encode_image(images), run.ema.encode_image(images))
 
 
 def test_hard_negatives_change_one_detail():

@@ -1,0 +1,112 @@
+"""What a CLIP-lite image embedding keeps of a two-object scene: the ceiling on binding for D.
+
+    python benchmarks/embedding_probe.py [--clip data/checkpoints/clip] [--train 24000] [--steps 4000]
+
+D draws from y_e alone, so it can bind colours to shapes no better than a network can read each
+object back out of y_e. This trains one MLP probe per representation on frozen features of
+two-object scenes (objects in reading order of their grid cells) to name each object's colour and
+shape, and reports held-out accuracy: per attribute, and all four right at once (what binding
+needs). The same probe on C_y's 4x4 feature map before its projection says whether what is lost is
+lost in the convolutions or in the projection to y_e.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from mav_lite.checkpoints import REFERENCE_DIR, load_model
+from mav_lite.data import ShapesWorld
+from mav_lite.data.vocab import COLORS, POSITIONS, SHAPES
+from mav_lite.system import describe_machine
+
+CELLS, COLOR_IDS, SHAPE_IDS = list(POSITIONS), {c: i for i, c in enumerate(COLORS)}, {s: i for i, s in enumerate(SHAPES)}
+
+
+def two_object_scenes(n: int, seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n two-object images and their labels (n, 4): colour and shape of the first object, then of the
+    second, the first being the one whose grid cell comes first in reading order."""
+    world, images, labels, index = ShapesWorld(size=size, seed=seed), [], [], 0
+    while len(labels) < n:
+        batch = [s for s in (world.scene(i) for i in range(index, index + 2048)) if len(s["objects"]) == 2]
+        index += 2048
+        for scene in batch[: n - len(labels)]:
+            first, second = sorted(scene["objects"], key=lambda o: CELLS.index(o["position"]))
+            labels.append([COLOR_IDS[first["color"]], SHAPE_IDS[first["shape"]],
+                           COLOR_IDS[second["color"]], SHAPE_IDS[second["shape"]]])
+            images.append(scene["index"])
+    return torch.cat([world.images(images[i:i + 1024])[0] for i in range(0, n, 1024)]), torch.tensor(labels)
+
+
+@torch.no_grad()
+def features(clip, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """y_e, and the flattened 4x4 map of C_y's convolutions that its projection reads."""
+    out = {"y_e": [], "map": []}
+    for chunk in images.split(512):
+        grid = F.adaptive_avg_pool2d(clip.image.features(chunk), 4)
+        out["map"].append(rearrange(grid, "b c h w -> b (c h w)"))
+        out["y_e"].append(clip.encode_image(chunk))
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def probe(train_x, train_y, test_x, test_y, steps: int, seed: int = 0) -> dict[str, float]:
+    """Held-out accuracy of an MLP (two hidden layers of 512) with four heads (colour, shape, colour, shape)."""
+    torch.manual_seed(seed)
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    classes = [len(COLORS), len(SHAPES)] * 2
+    net = nn.Sequential(nn.Linear(train_x.shape[1], 512), nn.SiLU(), nn.Dropout(0.1), nn.Linear(512, 512), nn.SiLU(),
+                        nn.Linear(512, sum(classes)))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=steps)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        pick = torch.randint(len(train_x), (256,), generator=generator)
+        logits = net(train_x[pick]).split(classes, dim=1)
+        loss = sum(F.cross_entropy(l, train_y[pick, k]) for k, l in enumerate(logits))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    net.eval()
+    with torch.no_grad():
+        right = torch.stack([l.argmax(1) for l in net(test_x).split(classes, dim=1)], dim=1).eq(test_y)
+    return {"colour": right[:, [0, 2]].float().mean().item(), "shape": right[:, [1, 3]].float().mean().item(),
+            "both colours": right[:, [0, 2]].all(1).float().mean().item(),
+            "both shapes": right[:, [1, 3]].all(1).float().mean().item(), "all four": right.all(1).float().mean().item()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", type=Path, nargs="+", default=[REFERENCE_DIR / "clip"],
+                        help="CLIP-lite checkpoint folders to compare (default: the reference)")
+    parser.add_argument("--train", type=int, default=24000, help="two-object scenes the probe trains on")
+    parser.add_argument("--test", type=int, default=2000, help="held-out two-object scenes it is judged on")
+    parser.add_argument("--steps", type=int, default=4000, help="probe training steps (batches of 256)")
+    args = parser.parse_args()
+    print(describe_machine())
+    start = time.perf_counter()
+    size = load_model(args.clip[0], "clip")[0].config["image_size"]
+    train_images, train_y = two_object_scenes(args.train, seed=101, size=size)
+    test_images, test_y = two_object_scenes(args.test, seed=202, size=size)
+    print(f"rendered {args.train} + {args.test} two-object scenes at {size}^2 in {time.perf_counter() - start:.0f} s")
+    print(f"\n| CLIP-lite | features | dims | colour | shape | both colours | both shapes | all four |\n"
+          f"| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for folder in args.clip:
+        clip, _ = load_model(folder, "clip")
+        clip.eval()
+        train, test = features(clip, train_images), features(clip, test_images)
+        for name, label in (("y_e", "y_e"), ("map", "C_y's 4x4 map")):
+            r = probe(train[name], train_y, test[name], test_y, args.steps)
+            print(f"| {folder} | {label} | {train[name].shape[1]} | " + " | ".join(f"{v:.1%}" for v in r.values()) + " |")
+    print(f"\n{time.perf_counter() - start:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
