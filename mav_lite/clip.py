@@ -12,7 +12,8 @@ the symmetric InfoNCE loss of CLIP (Radford et al. 2021) and a learned temperatu
 
 Registered as the `clip` stage: `mav-lite train clip --preset cpu --out runs/clip`. Its option
 `hard_negatives` (on by default) adds, for each caption, copies wrong in one detail (another
-shape, another colour, the two colours swapped) that its image must tell apart from the truth:
+shape, another colour, the two colours swapped; `alternatives` sets how many other shapes and
+colours each word is tried with) that its image must tell apart from the truth:
 plain contrastive training on Shapes World learns colour, size and position but barely shape and
 not binding, since those already tell 32 scenes apart (notebook 03 measures it). Binding also
 needs C_x to know word order: token embeddings start small (std 0.02, as in CLIP), or they drown
@@ -263,23 +264,25 @@ def swapped_colors(caption: str) -> str | None:
     return " ".join(words)
 
 
-def hard_negatives(caption: str, generator: torch.Generator) -> list[str]:
-    """Captions wrong in one detail: each shape word in turn replaced by another shape's word, each
-    colour word by another colour's, and (with two colours) the colour words swapped, so that shape,
-    every object's colour and binding matter to the loss."""
+def hard_negatives(caption: str, generator: torch.Generator, alternatives: int = 1) -> list[str]:
+    """Captions wrong in one detail: each shape word in turn replaced by `alternatives` other shapes'
+    words, each colour word by as many other colours' (all of them when there are fewer), and (with
+    two colours) the colour words swapped, so that shape, every object's colour and binding matter to
+    the loss."""
     words = caption.split(" ")
     core = [w.strip(",:;") for w in words]
 
     def replaced(k: int, new: str) -> str:
         return " ".join(words[:k] + [words[k].replace(core[k], new)] + words[k + 1:])
 
-    def another(options: list[str]) -> str:
-        return options[int(torch.randint(len(options), (1,), generator=generator))]
+    def others(options: list[str]) -> list[str]:
+        order = torch.randperm(len(options), generator=generator)[:alternatives]
+        return [options[int(i)] for i in order]
 
-    out = [replaced(k, another([s for s in SHAPE_WORDS if s != SHAPE_OF[w]]))
-           for k, w in enumerate(core) if w in SHAPE_OF]
-    out += [replaced(k, another([c for c in COLOR_WORDS if c != COLOR_OF[w]]))
-            for k, w in enumerate(core) if w in COLOR_OF]
+    out = [replaced(k, new) for k, w in enumerate(core) if w in SHAPE_OF
+           for new in others([s for s in SHAPE_WORDS if s != SHAPE_OF[w]])]
+    out += [replaced(k, new) for k, w in enumerate(core) if w in COLOR_OF
+            for new in others([c for c in COLOR_WORDS if c != COLOR_OF[w]])]
     swap = swapped_colors(caption)
     return out if swap is None else out + [swap]
 
@@ -301,7 +304,7 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
     if not options["hard_negatives"]:
         return model(images, ids, padding)
     picker = torch.Generator().manual_seed(int(torch.randint(2**31, (1,), generator=generator, device=device)))
-    per_caption = [hard_negatives(c, picker) for c in captions]
+    per_caption = [hard_negatives(c, picker, options["alternatives"]) for c in captions]
     negatives = [n for ns in per_caption for n in ns]
     if not negatives:  # captions without shape or colour words (a user's own data)
         return model(images, ids, padding)
@@ -319,6 +322,6 @@ register_stage(Stage(
     loss=loss,
     sample=None,
     rebuild=lambda config: CLIPLite(**config),
-    options={"hard_negatives": True, "embed_dim": None},
+    options={"hard_negatives": True, "alternatives": 1, "embed_dim": None},
 ))
 

@@ -92,6 +92,21 @@ def test_hard_negatives_change_one_detail():
     assert len(hard_negatives("a small red circle", generator)) == 2  # one colour: nothing to swap
 
 
+def test_hard_negatives_try_several_alternatives_per_word():
+    from mav_lite.clip import hard_negatives
+    from mav_lite.data import parse_caption
+
+    caption = "a red circle at the top left and a blue star at the bottom right"
+    generator = torch.Generator().manual_seed(0)
+    three = hard_negatives(caption, generator, alternatives=3)
+    assert len(three) == len(set(three)) == 2 * 3 + 2 * 3 + 1
+    every = hard_negatives(caption, generator, alternatives=100)  # more than there are: every other one, once
+    assert len(every) == len(set(every)) == 2 * 7 + 2 * 9 + 1
+    truth = [(o["color"], o["shape"]) for o in parse_caption(caption)["objects"]]
+    first_shapes = {parse_caption(n)["objects"][0]["shape"] for n in every[:7]}
+    assert len(first_shapes) == 7 and truth[0][1] not in first_shapes
+
+
 def test_hard_negatives_are_a_second_choice_per_image():
     """Each image also picks its caption among its own negatives: with negatives that are copies of
     the captions, that choice is a coin toss, and the loss grows by exactly log 2."""
