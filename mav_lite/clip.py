@@ -269,6 +269,9 @@ def hard_negatives(caption: str, generator: torch.Generator, alternatives: int =
     words, each colour word by as many other colours' (all of them when there are fewer), and (with
     two colours) the colour words swapped, so that shape, every object's colour and binding matter to
     the loss."""
+    if alternatives < 1:
+        raise ValueError(f"alternatives must be at least 1 (other words tried per shape or colour word), "
+                         f"got {alternatives}")
     words = caption.split(" ")
     core = [w.strip(",:;") for w in words]
 
@@ -288,8 +291,8 @@ def hard_negatives(caption: str, generator: torch.Generator, alternatives: int =
 
 
 def build(preset: Preset, options: dict) -> CLIPLite:
-    """embed_dim (option): the size of x_e and y_e, None for the preset's (a wider y_e keeps more of a
-    two-object scene: benchmarks/embedding_probe.py)."""
+    """embed_dim (option): the size of x_e and y_e, None for the preset's (benchmarks/embedding_probe.py
+    measures what y_e keeps of a two-object scene)."""
     c = preset.clip
     return CLIPLite(vocabulary(), c.context, options["embed_dim"] or c.embed_dim, c.width, c.layers, c.heads,
                     preset.world.image_size)

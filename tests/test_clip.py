@@ -105,6 +105,8 @@ def test_hard_negatives_try_several_alternatives_per_word():
     truth = [(o["color"], o["shape"]) for o in parse_caption(caption)["objects"]]
     first_shapes = {parse_caption(n)["objects"][0]["shape"] for n in every[:7]}
     assert len(first_shapes) == 7 and truth[0][1] not in first_shapes
+    with pytest.raises(ValueError, match="alternatives must be at least 1"):
+        hard_negatives(caption, generator, alternatives=0)
 
 
 def test_hard_negatives_are_a_second_choice_per_image():
