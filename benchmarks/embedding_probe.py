@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from mav_lite.checkpoints import REFERENCE_DIR, load_model, load_pretrained
@@ -48,12 +47,8 @@ def two_object_scenes(n: int, seed: int, size: int) -> tuple[torch.Tensor, torch
 @torch.no_grad()
 def features(clip, images: torch.Tensor) -> dict[str, torch.Tensor]:
     """y_e, and the flattened 4x4 map of C_y's convolutions that its projection reads."""
-    out = {"y_e": [], "map": []}
-    for chunk in images.split(512):
-        grid = F.adaptive_avg_pool2d(clip.image.features(chunk), 4)
-        out["map"].append(rearrange(grid, "b c h w -> b (c h w)"))
-        out["y_e"].append(clip.encode_image(chunk))
-    return {k: torch.cat(v) for k, v in out.items()}
+    grid = torch.cat([clip.image.grid(chunk) for chunk in images.split(512)])
+    return {"y_e": clip.image.embed(grid), "map": grid}
 
 
 def probe(train_x, train_y, test_x, test_y, steps: int, seed: int = 0) -> dict[str, float]:

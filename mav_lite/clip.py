@@ -130,10 +130,18 @@ class ImageEncoder(nn.Module):
         self.features = nn.Sequential(*layers)
         self.proj = nn.Sequential(nn.Linear(c * 16, 2 * width), nn.SiLU(), nn.Linear(2 * width, embed_dim))
 
+    def grid(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> the convolutions' map pooled to 4x4, flattened (B, C * 16): what
+        the projection reads (benchmarks/embedding_probe.py probes it)."""
+        return rearrange(F.adaptive_avg_pool2d(self.features(images), 4), "b c h w -> b (c h w)")
+
+    def embed(self, grid: torch.Tensor) -> torch.Tensor:
+        """The flattened map (B, C * 16) -> y_e (B, embed_dim), unit norm."""
+        return F.normalize(self.proj(grid), dim=-1)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> y_e (B, embed_dim), unit norm."""
-        h = F.adaptive_avg_pool2d(self.features(images), 4)  # (B, C, 4, 4)
-        return F.normalize(self.proj(rearrange(h, "b c h w -> b (c h w)")), dim=-1)
+        return self.embed(self.grid(images))
 
 
 class CLIPLite(nn.Module):
