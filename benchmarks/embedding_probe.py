@@ -25,6 +25,8 @@ from torch import nn
 
 from mav_lite.checkpoints import REFERENCE_DIR, load_model, load_pretrained
 from mav_lite.data import ShapesWorld
+from mav_lite.data.render import render
+from mav_lite.data.world import to_tensor
 from mav_lite.data.vocab import COLORS, POSITIONS, SHAPES
 from mav_lite.system import describe_machine
 
@@ -34,7 +36,7 @@ CELLS, COLOR_IDS, SHAPE_IDS = list(POSITIONS), {c: i for i, c in enumerate(COLOR
 def two_object_scenes(n: int, seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n two-object images and their labels (n, 4): colour and shape of the first object, then of the
     second, the first being the one whose grid cell comes first in reading order."""
-    world, images, labels, index = ShapesWorld(size=size, seed=seed), [], [], 0
+    world, scenes, labels, index = ShapesWorld(size=size, seed=seed), [], [], 0
     while len(labels) < n:
         batch = [s for s in (world.scene(i) for i in range(index, index + 2048)) if len(s["objects"]) == 2]
         index += 2048
@@ -42,8 +44,10 @@ def two_object_scenes(n: int, seed: int, size: int) -> tuple[torch.Tensor, torch
             first, second = sorted(scene["objects"], key=lambda o: CELLS.index(o["position"]))
             labels.append([COLOR_IDS[first["color"]], SHAPE_IDS[first["shape"]],
                            COLOR_IDS[second["color"]], SHAPE_IDS[second["shape"]]])
-            images.append(scene["index"])
-    return torch.cat([world.images(images[i:i + 1024])[0] for i in range(0, n, 1024)]), torch.tensor(labels)
+            scenes.append(scene)
+    images = [to_tensor(render([s["objects"] for s in chunk], [s["background"] for s in chunk], size))
+              for chunk in (scenes[i:i + 1024] for i in range(0, n, 1024))]
+    return torch.cat(images), torch.tensor(labels)
 
 
 @torch.no_grad()
@@ -82,6 +86,13 @@ def probe(train_x, train_y, test_x, test_y, steps: int, seed: int = 0) -> dict[s
             "all four, training scenes": seen.all(1).float().mean().item()}
 
 
+def row(who: str, label: str, train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor, test_y: torch.Tensor,
+        steps: int) -> str:
+    """One line of the table: the probe trained on `train` features and judged on `test`."""
+    r = probe(train, train_y, test, test_y, steps)
+    return f"| {who} | {label} | {train.shape[1]} | " + " | ".join(f"{v:.1%}" for v in r.values()) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", type=Path, nargs="+", default=[REFERENCE_DIR / "clip"],
@@ -104,14 +115,11 @@ def main() -> None:
         clip.eval()
         train, test = features(clip, train_images), features(clip, test_images)
         for name, label in (("y_e", "y_e"), ("map", "C_y's 4x4 map")):
-            r = probe(train[name], train_y, test[name], test_y, args.steps)
-            print(f"| {folder} | {label} | {train[name].shape[1]} | " + " | ".join(f"{v:.1%}" for v in r.values()) + " |")
+            print(row(str(folder), label, train[name], train_y, test[name], test_y, args.steps))
     oracle, _ = load_pretrained("oracle")
     with torch.no_grad():
         train, test = (torch.cat([oracle.features(c) for c in x.split(512)]) for x in (train_images, test_images))
-    r = probe(train, train_y, test, test_y, args.steps)
-    print(f"| attribute oracle (made to be read) | penultimate layer | {train.shape[1]} | "
-          + " | ".join(f"{v:.1%}" for v in r.values()) + " |")
+    print(row("attribute oracle (made to be read)", "penultimate layer", train, train_y, test, test_y, args.steps))
     print(f"\n{time.perf_counter() - start:.0f} s in all")
 
 

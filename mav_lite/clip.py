@@ -300,7 +300,7 @@ def hard_negatives(caption: str, generator: torch.Generator, alternatives: int =
 
 def build(preset: Preset, options: dict) -> CLIPLite:
     """embed_dim (option): the size of x_e and y_e, None for the preset's (benchmarks/embedding_probe.py
-    measures what y_e keeps of a two-object scene)."""
+    measures how easily a network reads a two-object scene out of y_e)."""
     c = preset.clip
     return CLIPLite(vocabulary(), c.context, options["embed_dim"] or c.embed_dim, c.width, c.layers, c.heads,
                     preset.world.image_size)
