@@ -17,7 +17,9 @@ colours each word is tried with) that its image must tell apart from the truth:
 plain contrastive training on Shapes World learns colour, size and position but barely shape and
 not binding, since those already tell 32 scenes apart (notebook 03 measures it). Binding also
 needs C_x to know word order: token embeddings start small (std 0.02, as in CLIP), or they drown
-the position embeddings and the transformer reads a bag of words.
+the position embeddings and the transformer reads a bag of words. The option `caption_layers` (0:
+off) trains a `Captioner` beside them that must say the caption from y_e alone (README: it makes
+a two-object scene only a little easier to read out of y_e).
 """
 
 from __future__ import annotations
@@ -144,18 +146,56 @@ class ImageEncoder(nn.Module):
         return self.embed(self.grid(images))
 
 
+class Captioner(nn.Module):
+    """Reads the caption back out of y_e alone, one word after another (CoCa's captioning loss, Yu et
+    al. 2022, but seeing the image only through y_e): a causal transformer whose first token is y_e.
+    Trained beside the contrastive loss, it pushes y_e to hold every word of the caption, which object has
+    which colour included, not only what tells captions apart."""
+
+    def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int, embed_dim: int):
+        super().__init__()
+        self.start = nn.Linear(embed_dim, width)
+        self.token = nn.Embedding(vocab, width)
+        nn.init.normal_(self.token.weight, std=0.02)
+        self.position = nn.Parameter(torch.randn(context, width) * 0.01)
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, vocab)
+
+    def logits(self, y_e: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """y_e (B, embed_dim), ids and padding (B, L) from the tokenizer -> for each word w1 .. wn of the
+        longest caption, logits over the vocabulary (B, n, V) from y_e and the words before it, and the
+        words themselves (B, n), [pad] (id 0) after a caption's end."""
+        words = ids[:, 1: int((~padding).sum(dim=1).max())]  # [cls] is not predicted
+        n = words.shape[1]
+        h = torch.cat([self.start(y_e)[:, None], self.token(words[:, :-1])], dim=1)  # y_e, w1 .. w(n-1)
+        causal = torch.ones(n, n, dtype=torch.bool, device=ids.device).triu(1)  # True: may not look
+        return self.out(self.norm(self.transformer(h + self.position[:n], mask=causal))), words
+
+    def forward(self, y_e: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """The mean cross-entropy of the caption's words (padding is not predicted)."""
+        logits, words = self.logits(y_e, ids, padding)
+        return F.cross_entropy(rearrange(logits, "b n v -> (b n) v"), words.flatten(), ignore_index=0)
+
+
 class CLIPLite(nn.Module):
-    """C_x and C_y with a learned temperature; forward(images, ids, padding) is the contrastive loss."""
+    """C_x and C_y with a learned temperature; forward(images, ids, padding) is the contrastive loss
+    (plus the captioner's loss when it has one)."""
 
     def __init__(self, words: list[str], context: int, embed_dim: int, width: int, layers: int, heads: int,
-                 image_size: int = 32):
+                 image_size: int = 32, caption_layers: int = 0):
         super().__init__()
         self.tokenizer = Tokenizer(words, context)
         self.image_size = int(image_size)  # C_y sees images at this size; others are resized to it
         self.config = dict(words=self.tokenizer.words[3:], context=context, embed_dim=embed_dim, width=width,
-                           layers=layers, heads=heads, image_size=image_size)
+                           layers=layers, heads=heads, image_size=image_size, caption_layers=caption_layers)
         self.text = TextEncoder(len(self.tokenizer), context, width, layers, heads, embed_dim)
         self.image = ImageEncoder(width, embed_dim)
+        # training only: P and D never see it
+        self.captioner = (Captioner(len(self.tokenizer), context, width, caption_layers, heads, embed_dim)
+                          if caption_layers else None)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature 0.07
 
     @property
@@ -196,6 +236,8 @@ class CLIPLite(nn.Module):
         logits = scale * y_e @ x_e.T  # (B, B) scaled cosines
         labels = torch.arange(len(images), device=images.device)
         loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+        if self.captioner is not None:
+            loss = loss + self.captioner(y_e, ids, padding)
         if negative_ids is None or not len(negative_ids):
             return loss
         if owners is None or len(owners) != len(negative_ids):
@@ -303,7 +345,7 @@ def build(preset: Preset, options: dict) -> CLIPLite:
     measures how easily a network reads a two-object scene out of y_e)."""
     c = preset.clip
     return CLIPLite(vocabulary(), c.context, options["embed_dim"] or c.embed_dim, c.width, c.layers, c.heads,
-                    preset.world.image_size)
+                    preset.world.image_size, options["caption_layers"])
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
@@ -333,6 +375,6 @@ register_stage(Stage(
     loss=loss,
     sample=None,
     rebuild=lambda config: CLIPLite(**config),
-    options={"hard_negatives": True, "alternatives": 1, "embed_dim": None},
+    options={"hard_negatives": True, "alternatives": 1, "embed_dim": None, "caption_layers": 0},
 ))
 

@@ -63,10 +63,12 @@ def test_contrastive_training_learns_retrieval(tmp_path):
     assert retrieval_accuracy(run.ema, images, captions) > 0.12  # chance: 1/32 = 0.03
 
 
-def test_embed_dim_option_widens_both_embeddings_and_the_card_keeps_it(tmp_path):
-    run = train("clip", "ci", tmp_path / "clip", progress=False, steps=2, precision="no", options={"embed_dim": 24})
+def test_embed_dim_and_captioner_options_and_the_card_keeps_them(tmp_path):
+    run = train("clip", "ci", tmp_path / "clip", progress=False, steps=2, precision="no",
+                options={"embed_dim": 24, "caption_layers": 1})
     model, card = load_model(tmp_path / "clip", "clip")
     assert card["config"]["embed_dim"] == 24 and card["identity"]["options"]["embed_dim"] == 24
+    assert card["config"]["caption_layers"] == 1 and len(model.captioner.transformer.layers) == 1
     images, captions, _ = ShapesWorld(size=16, seed=0).images(range(2))
     assert model.encode_image(images).shape == model.encode_text(captions).shape == (2, 24)
     assert torch.equal(model.encode_image(images), run.ema.encode_image(images))
@@ -151,3 +153,21 @@ def test_binding_accuracy_compares_each_caption_with_its_colour_swap():
     assert binding_accuracy(model, images, swapped) == pytest.approx((1 - share, n))
     with pytest.raises(ValueError, match="nothing to swap"):
         binding_accuracy(model, images[:1], ["a small red circle"])
+
+
+def test_captioner_reads_each_word_from_y_e_and_the_words_before_it_only():
+    """The captioner sees the image only through y_e and never looks ahead: changing the last word
+    changes no earlier prediction; changing y_e changes them all; its loss reaches C_y, not C_x."""
+    torch.manual_seed(0)
+    model = CLIPLite(vocabulary(), context=32, embed_dim=16, width=32, layers=1, heads=2, caption_layers=1).eval()
+    images, _, _ = ShapesWorld(size=16, seed=0).images(range(2))
+    ids, padding = model.tokenizer.encode(["a small red circle at the top left", "a small red circle at the top right"])
+    y_e = model.encode_image(images)
+    logits, words = model.captioner.logits(y_e[:1].expand(2, -1), ids, padding)
+    assert words.shape == (2, 8) and torch.equal(words, ids[:, 1:9])
+    assert torch.allclose(logits[0, :-1], logits[1, :-1], atol=1e-6)  # "left" vs "right": only the last word
+    other, _ = model.captioner.logits(y_e[1:].expand(2, -1), ids, padding)
+    assert (other - logits).abs().amax(dim=-1).min() > 1e-4
+    model.zero_grad()
+    model.captioner(model.encode_image(images), ids, padding).backward()
+    assert model.image.proj[-1].weight.grad.abs().sum() > 0 and model.text.proj.weight.grad is None
