@@ -96,10 +96,11 @@ class Tokenizer:
         return ids, ids == self.ids[PAD]
 
 
-class TextEncoder(nn.Module):
-    """C_x: a small transformer over the tokens; the [cls] token's output, projected, is x_e."""
+class WordTransformer(nn.Module):
+    """Word and position embeddings, a pre-norm transformer and a final norm: what C_x and the
+    captioner share."""
 
-    def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int, embed_dim: int):
+    def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int):
         super().__init__()
         self.token = nn.Embedding(vocab, width)
         # small, as in CLIP: at PyTorch's default (std 1) the words drown their positions (a bag of words)
@@ -109,6 +110,13 @@ class TextEncoder(nn.Module):
                                            batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
+
+
+class TextEncoder(WordTransformer):
+    """C_x: a small transformer over the tokens; the [cls] token's output, projected, is x_e."""
+
+    def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int, embed_dim: int):
+        super().__init__(vocab, context, width, layers, heads)
         self.proj = nn.Linear(width, embed_dim, bias=False)
 
     def forward(self, ids: torch.Tensor, padding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,22 +154,15 @@ class ImageEncoder(nn.Module):
         return self.embed(self.grid(images))
 
 
-class Captioner(nn.Module):
+class Captioner(WordTransformer):
     """Reads the caption back out of y_e alone, one word after another (CoCa's captioning loss, Yu et
     al. 2022, but seeing the image only through y_e): a causal transformer whose first token is y_e.
     Trained beside the contrastive loss, it pushes y_e to hold every word of the caption, which object has
     which colour included, not only what tells captions apart."""
 
     def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int, embed_dim: int):
-        super().__init__()
-        self.start = nn.Linear(embed_dim, width)
-        self.token = nn.Embedding(vocab, width)
-        nn.init.normal_(self.token.weight, std=0.02)
-        self.position = nn.Parameter(torch.randn(context, width) * 0.01)
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
-                                           batch_first=True, norm_first=True)
-        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(width)
+        super().__init__(vocab, context, width, layers, heads)
+        self.start = nn.Linear(embed_dim, width)  # y_e -> the first token
         self.out = nn.Linear(width, vocab)
 
     def logits(self, y_e: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
