@@ -1,12 +1,13 @@
 """Text-to-image with the reference weights: quality (attribute oracle, CLIPSIM-lite, FID-lite) and speed.
 
     python benchmarks/text_to_image.py [--n 64] [--steps 25] [--prior-steps 25] [--guidance 3] [--prior-guidance 2]
-                                       [--prior runs/prior-long]
+                                       [--prior runs/prior-long] [--decoder runs/decoder] [--true-embedding]
 
 Prints the oracle's own accuracy on real renders, then, for n prompts in each group (one object,
 two objects, held-out compositions), what the oracle reads in the generated images against the
 issue's goals, CLIPSIM-lite beside real renders, FID-lite beside the real-vs-real floor, and the
-time to draw 8 prompts at once.
+time to draw 8 prompts at once. --true-embedding skips the prior: D draws each prompt from its own
+render's image embedding, which says how much of what is lost is lost in D.
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ def main() -> None:
     parser.add_argument("--prior-guidance", type=float, default=None, help="prior guidance (default: the preset's)")
     parser.add_argument("--prior", type=Path, default=REFERENCE_DIR / "prior",
                         help="the prior's checkpoint folder (default: the reference; a run folder judges a candidate)")
+    parser.add_argument("--decoder", type=Path, default=REFERENCE_DIR / "decoder",
+                        help="the decoder's checkpoint folder (default: the reference)")
+    parser.add_argument("--true-embedding", action="store_true",
+                        help="D draws from each prompt's own render's embedding, not the prior's sample")
     args = parser.parse_args()
     print(describe_machine())
-    pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", args.prior, REFERENCE_DIR / "decoder")
+    pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", args.prior, args.decoder)
     oracle, _ = load_pretrained("oracle")
     world = ShapesWorld(size=pipe.image_size, seed=11)
     images, _, scenes = world.images(range(512))
@@ -46,8 +51,9 @@ def main() -> None:
 
     sampling = {"steps": args.steps, "prior_steps": args.prior_steps, "guidance": args.guidance,
                 "prior_guidance": args.prior_guidance}
-    report = text_to_image_report(pipe, oracle, n=args.n, **sampling)
-    print(f"\n| group ({args.n} prompts each) | measure | generated | goal |\n| --- | --- | --- | --- |")
+    report = text_to_image_report(pipe, oracle, n=args.n, true_embedding=args.true_embedding, **sampling)
+    source = "from the true embedding" if args.true_embedding else "generated"
+    print(f"\n| group ({args.n} prompts each) | measure | {source} | goal |\n| --- | --- | --- | --- |")
     for group in GROUPS:
         r = report[group]
         for key, goal in GOALS[group].items():

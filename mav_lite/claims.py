@@ -64,12 +64,12 @@ def inflation(preset=None, out="runs/claims", steps: int | None = None, checks: 
         train("decoder", p.name, decoder, progress=progress, lr=1e-3, overwrite=True, sample_every=10**9)
     clip, video_oracle = frozen_clip(), load_pretrained("video_oracle")[0]
     real = eval_clips(n, w.image_size, w.frames, w.fps)
-    y_e = clip.encode_image(video_lib.conditioning_frame(real))
     curves, runs = {}, {}
     for name, start in (("inflated from D", "inflate"), ("from scratch", "scratch")):
         curve = curves[name] = {"step": [], "fvd": []}
 
         def record(step, ema, curve=curve):
+            y_e = decoder_lib.image_embedding(clip, video_lib.conditioning_frame(real), ema)
             clips = video_lib.sample(ema, y_e.to(next(ema.parameters()).device), w.frames, w.image_size, w.fps,
                                      v.guidance, sample_steps, seed=0)
             curve["step"].append(step)

@@ -216,11 +216,22 @@ class CLIPLite(nn.Module):
         """Prompts -> x_e (B, embed_dim), unit norm."""
         return self.text_features(prompts, strict)[2]
 
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [-1, 1], any H and W -> y_e (B, embed_dim), unit norm."""
+    @property
+    def map_dim(self) -> int:
+        """Size of C_y's flattened 4x4 map (`encode_image(..., as_map=True)`)."""
+        return self.image.proj[0].in_features
+
+    def encode_image(self, images: torch.Tensor, as_map: bool = False) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1], any H and W -> y_e (B, embed_dim), unit norm. as_map: C_y's 4x4
+        map before the projection instead, flattened channel-first and standardized (B, map_dim): the
+        embedding of map-conditioned decoders, which keeps each object in its own cell."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-        return self.image(resize_images(images.to(self.device, torch.float32), self.image_size))
+        images = resize_images(images.to(self.device, torch.float32), self.image_size)
+        if not as_map:
+            return self.image(images)
+        grid = self.image.grid(images)
+        return F.layer_norm(grid, grid.shape[-1:])
 
     def forward(self, images: torch.Tensor, ids: torch.Tensor, padding: torch.Tensor,
                 negative_ids: torch.Tensor | None = None, negative_padding: torch.Tensor | None = None,

@@ -13,6 +13,11 @@ towards it. v-prediction on a cosine schedule (notebook 02 showed why: clean bac
 weighted by min(SNR, 5) / (SNR + 1) (min-SNR, Hang et al. 2023; option `min_snr_gamma`, None for
 plain MSE), which learned colours about 3x faster here.
 
+Option `embedding="map"`: D is conditioned on C_y's 4x4 map before its projection to y_e (1,536
+numbers for the reference CLIP-lite, `CLIPLite.encode_image(as_map=True)`): FiLM reads the whole map
+and the bottleneck map is made cell by cell (`UNet(cond_grid=4)`). y_e mixes the objects of a scene
+together; the map keeps each in its own cell (README, Text to image). The prior then predicts the map.
+
     mav-lite train decoder --preset cpu --lr 1e-3 --out runs/decoder
     images = sample(decoder, y_e, guidance=3.0, steps=25, seed=0)      # (B, 3, H, W) in [-1, 1]
 
@@ -24,13 +29,15 @@ from __future__ import annotations
 import torch
 
 from . import diffusion
-from .clip import frozen_clip
+from .clip import CLIPLite, frozen_clip
 from .config import Preset
 from .data import ShapesWorld
 from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
-OPTIONS = {"clip": None, "drop_prob": 0.1, "prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0}
+OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "prediction": "v", "timesteps": 1000,
+           "min_snr_gamma": 5.0}
+EMBEDDINGS = ("vector", "map")  # y_e, or C_y's 4x4 map (`CLIPLite.encode_image(as_map=True)`)
 SCHEDULE = "cosine"
 
 
@@ -49,12 +56,21 @@ def sample(decoder: UNet, y_e: torch.Tensor, size: int, guidance: float = 3.0, s
                             seed=None if generator is not None else seed, device=device, progress=progress)
 
 
+def image_embedding(clip: CLIPLite, images: torch.Tensor, model) -> torch.Tensor:
+    """What `model` (D, D^t or upF) is conditioned on for these images: y_e, or C_y's 4x4 map for a
+    U-Net built with a grid condition (option `embedding="map"`)."""
+    return clip.encode_image(images, as_map=bool(model.config["cond_grid"]))
+
+
 def build(preset: Preset, options: dict) -> UNet:
-    d = preset.decoder
-    cond_dim = frozen_clip(options["clip"]).config["embed_dim"]
+    if options["embedding"] not in EMBEDDINGS:
+        raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {options['embedding']!r}")
+    d, clip = preset.decoder, frozen_clip(options["clip"])
+    as_map = options["embedding"] == "map"
     bottleneck = preset.world.image_size // 2 ** (len(d.channel_mults) - 1)
-    return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks, cond_dim=cond_dim,
-                cond_map=bottleneck)
+    return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks,
+                cond_dim=clip.map_dim if as_map else clip.config["embed_dim"], cond_map=bottleneck,
+                cond_grid=4 if as_map else 0)
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
@@ -62,7 +78,7 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
     images, _captions = batch  # the captions are not used: D learns from images alone
     x0 = images.to(generator.device)
     with torch.no_grad():
-        y_e = frozen_clip(options["clip"], str(generator.device)).encode_image(x0)
+        y_e = image_embedding(frozen_clip(options["clip"], str(generator.device)), x0, model)
     return conditioned_loss(model, x0, y_e, generator, options)
 
 
@@ -84,7 +100,7 @@ def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torc
     size = preset.world.image_size
     images, _, _ = ShapesWorld(size=size, seed=1).images(range(n))
     device = next(model.parameters()).device
-    y_e = frozen_clip(options["clip"], str(device)).encode_image(images)
+    y_e = image_embedding(frozen_clip(options["clip"], str(device)), images, model)
     return sample(model, y_e, size, preset.decoder.guidance, preset.decoder.sample_steps, seed=seed,
                   prediction=options["prediction"], timesteps=options["timesteps"])
 

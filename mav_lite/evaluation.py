@@ -47,19 +47,26 @@ def eval_scenes(n: int, size: int, seed: int = EVAL_SEED) -> dict[str, tuple[tor
 
 
 def text_to_image_report(pipe, oracle, n: int = 64, seed: int = 0, batch: int = 64, progress: bool = False,
-                         **sampling) -> dict:
+                         true_embedding: bool = False, **sampling) -> dict:
     """Generate one image per prompt of each group and measure it: attribute accuracy (per group),
     CLIPSIM-lite of generated and of real images, FID-lite against the real images with the
     real-vs-real floor (other scenes, same count), and the seconds per image.
 
-    sampling: steps, guidance, prior_steps, prior_guidance for `pipe.text_to_image`.
+    sampling: steps, guidance, prior_steps, prior_guidance for `pipe.text_to_image`. true_embedding:
+    D draws from the image embedding of each prompt's own render instead of the prior's sample
+    (`pipe.redraw_images`; the prior's knobs are then unused): what D alone gets right.
     """
     scenes = eval_scenes(n, pipe.image_size)
     report, generated, real = {"n": n}, [], []
     start = time.perf_counter()
     for group, (images, captions) in scenes.items():
-        fake = torch.cat([pipe.text_to_image(captions[i:i + batch], seed=seed + i, progress=progress, **sampling)
-                          for i in range(0, n, batch)]).cpu()
+        if true_embedding:
+            decoder_knobs = {k: sampling.get(k) for k in ("steps", "guidance")}
+            fake = torch.cat([pipe.redraw_images(images[i:i + batch], seed=seed + i, progress=progress,
+                                                 **decoder_knobs) for i in range(0, n, batch)]).cpu()
+        else:
+            fake = torch.cat([pipe.text_to_image(captions[i:i + batch], seed=seed + i, progress=progress,
+                                                 **sampling) for i in range(0, n, batch)]).cpu()
         report[group] = attribute_accuracy(oracle, fake, captions)
         report[group]["clipsim"] = clipsim_lite(pipe.clip, fake, captions)
         report[group]["clipsim_real"] = clipsim_lite(pipe.clip, images, captions)

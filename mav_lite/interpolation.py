@@ -40,7 +40,7 @@ from . import diffusion
 from .clip import frozen_clip
 from .config import Preset
 from .data import ClipStream, ShapesWorld
-from .decoder import SCHEDULE, conditioned_loss
+from .decoder import SCHEDULE, conditioned_loss, image_embedding
 from .metrics import clip_frames
 from .pseudo3d import VideoUNet
 from .train import Stage, register_stage
@@ -132,10 +132,11 @@ def conditioning_index(known: torch.Tensor) -> torch.Tensor:
     return distance.argmin(dim=1)  # argmin takes the first of equals: the earlier frame
 
 
-def conditioning_embedding(clip, videos: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """(B, 3, T, H, W) clips and (B, T) known frames -> y_e (B, D) = C_y(frame `conditioning_index`)."""
+def conditioning_embedding(clip, videos: torch.Tensor, known: torch.Tensor, upf) -> torch.Tensor:
+    """(B, 3, T, H, W) clips and (B, T) known frames -> y_e (B, D) = C_y(frame `conditioning_index`)
+    (or its map, for a map-conditioned upF)."""
     index = conditioning_index(known).to(videos.device)
-    return clip.encode_image(videos[torch.arange(len(videos), device=videos.device), :, index])
+    return image_embedding(clip, videos[torch.arange(len(videos), device=videos.device), :, index], upf)
 
 
 def from_video_decoder(video_decoder: VideoUNet) -> VideoUNet:
@@ -216,7 +217,7 @@ def upsample_frames(upf: VideoUNet, clip, videos: torch.Tensor, skip: int, fps: 
     known[:, ::skip] = True
     pieces = torch.cat([canvas[:, :, s:s + length] for s in starts])  # (n b) 3 L h w, window-major
     piece_known = torch.cat([known[:, s:s + length] for s in starts])
-    y_e = conditioning_embedding(clip, pieces, piece_known)
+    y_e = conditioning_embedding(clip, pieces, piece_known, upf)
     filled = sample(upf, y_e, pieces, piece_known, float(fps) * skip, guidance, steps, seed, generator, prediction,
                     timesteps, progress, clean_given)
     filled = rearrange(filled, "(n b) c l h w -> n b c l h w", n=len(starts))
@@ -248,7 +249,7 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
     mask_seed = int(torch.randint(2 ** 62, (1,), generator=generator, device=device))  # masks drawn on the CPU
     known = random_masks(len(x0), x0.shape[2], torch.Generator().manual_seed(mask_seed)).to(device)
     with torch.no_grad():
-        y_e = conditioning_embedding(frozen_clip(options["clip"], str(device)), x0, known)
+        y_e = conditioning_embedding(frozen_clip(options["clip"], str(device)), x0, known, model)
     upf = given_frames_model(model, options["clean_given"], options["prediction"], options["timesteps"])
     return conditioned_loss(upf, x0, y_e, generator, options, fps=fps.to(device), concat=masked_input(x0, known))
 
@@ -261,7 +262,7 @@ def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torc
     device = next(model.parameters()).device
     videos = videos.to(device)
     known = frame_mask("interpolate", s.window, s.frame_skip).expand(clips, -1).to(device)
-    y_e = conditioning_embedding(frozen_clip(options["clip"], str(device)), videos, known)
+    y_e = conditioning_embedding(frozen_clip(options["clip"], str(device)), videos, known, model)
     out = sample(model, y_e, videos, known, w.fps, s.guidance, s.sample_steps, seed=seed,
                  prediction=options["prediction"], timesteps=options["timesteps"], clean_given=options["clean_given"])
     return clip_frames(out)

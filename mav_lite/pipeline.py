@@ -120,13 +120,14 @@ class MakeAVideoLite:
         self.preset = get_preset(preset)
         self.prior_options = {**prior_lib.OPTIONS, **(prior_options or {})}
         self.decoder_options = {**decoder_lib.OPTIONS, **(decoder_options or {})}
-        if decoder.config["cond_dim"] != clip.config["embed_dim"]:
-            raise ValueError(f"the decoder expects {decoder.config['cond_dim']}-d image embeddings but CLIP-lite "
-                             f"makes {clip.config['embed_dim']}-d ones: they were not trained together")
-        for name, model in (("the video decoder D^t", video_decoder), ("upF", interpolation)):
-            if model is not None and model.config["cond_dim"] != clip.config["embed_dim"]:
+        for name, model in (("the decoder", decoder), ("the video decoder D^t", video_decoder), ("upF", interpolation)):
+            made = clip.map_dim if model is not None and model.config["cond_grid"] else clip.config["embed_dim"]
+            if model is not None and model.config["cond_dim"] != made:
                 raise ValueError(f"{name} expects {model.config['cond_dim']}-d image embeddings but CLIP-lite "
-                                 f"makes {clip.config['embed_dim']}-d ones: they were not trained together")
+                                 f"makes {made}-d ones: they were not trained together")
+        if prior.out_dim != decoder.config["cond_dim"]:
+            raise ValueError(f"the prior draws {prior.out_dim}-d image embeddings but the decoder expects "
+                             f"{decoder.config['cond_dim']}-d ones: they were not trained together")
 
     @classmethod
     def from_folders(cls, clip: Path, prior: Path, decoder: Path, device=None, video_decoder: Path | None = None,
@@ -196,9 +197,22 @@ class MakeAVideoLite:
         """
         generator = self._generator(seed)
         y_e = self.image_embeddings(prompts, generator, prior_steps, prior_guidance, progress, strict)
+        return self._decode(y_e, generator, steps, guidance, progress)
+
+    @torch.no_grad()
+    @_in_precision
+    def redraw_images(self, images: torch.Tensor, seed=0, steps: int | None = None, guidance: float | None = None,
+                      progress: bool = True) -> torch.Tensor:
+        """Images (B, 3, H, W) in [-1, 1] -> D's drawing of each from its own image embedding, with no
+        prior (DALL-E 2's image variations): the best D can do for a prompt whose render this is."""
+        y_e = decoder_lib.image_embedding(self.clip, images.to(self.device), self.decoder)
+        return self._decode(y_e, self._generator(seed), steps, guidance, progress)
+
+    def _decode(self, y_e: torch.Tensor, generator: torch.Generator, steps: int | None, guidance: float | None,
+                progress: bool) -> torch.Tensor:
+        """Image embeddings -> D's images, with the preset's steps and guidance where none are given."""
         d = self.preset.decoder
-        guidance = d.guidance if guidance is None else guidance
-        return decoder_lib.sample(self.decoder, y_e, self.image_size, guidance=guidance,
+        return decoder_lib.sample(self.decoder, y_e, self.image_size, guidance=d.guidance if guidance is None else guidance,
                                   steps=steps or d.sample_steps, generator=generator,
                                   prediction=self.decoder_options["prediction"],
                                   timesteps=self.decoder_options["timesteps"], progress=progress)
@@ -308,7 +322,8 @@ class MakeAVideoLite:
         if keep_every is not None and not 2 <= keep_every <= t:
             raise ValueError(f"keep_every must be between 2 and the clip's {t} frames, got {keep_every}")
         given = [] if keep_every is None else list(range(0, t, keep_every))
-        y_e = None if given else self.clip.encode_image(video_lib.conditioning_frame(video[None]).to(self.device))
+        y_e = None if given else decoder_lib.image_embedding(
+            self.clip, video_lib.conditioning_frame(video[None]).to(self.device), self._model("upF"))
         frames = video.transpose(0, 1)[given]  # (N, 3, H, W): the frames kept
         return self._fill(frames, given, t, fps, seed, steps, guidance, progress, "variation",
                           chain=(stop_after, sr_steps, sr_aug), y_e=y_e)
@@ -356,7 +371,7 @@ class MakeAVideoLite:
         for k, f in enumerate(given):
             canvas[0, :, f], known[0, f] = given_frames[k], True
         if y_e is None:
-            y_e = upf_lib.conditioning_embedding(self.clip, canvas, known)
+            y_e = upf_lib.conditioning_embedding(self.clip, canvas, known, upf)
         start, generator = time.perf_counter(), self._generator(seed)
         out = upf_lib.sample(upf, y_e, canvas, known, fps, s.guidance if guidance is None else guidance,
                              steps or s.sample_steps, generator=generator,

@@ -8,7 +8,9 @@ diffusion model over embeddings: a small transformer reads
     [text tokens ..., x_e, timestep, noised image embedding z_t, learned query]
 
 and predicts the clean embedding from the query's output (DALL-E 2 predicts x_0, not the noise).
-Classifier-free guidance drops the text (tokens and x_e) for 10% of training samples.
+Classifier-free guidance drops the text (tokens and x_e) for 10% of training samples. For a
+map-conditioned decoder (option `embedding="map"`) P predicts C_y's 4x4 map instead of y_e: the
+noised map enters as 16 tokens, one per cell, and each cell's output is that cell's clean features.
 
 Beside it, `RegressionPrior` is the deterministic baseline: an MLP x_e -> y_e trained with a
 cosine loss. It lands on the average of the images a caption fits, and gives one answer per
@@ -24,44 +26,55 @@ import math
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from . import diffusion
 from .clip import CLIPLite, frozen_clip
 from .config import Preset
+from .decoder import EMBEDDINGS
 from .data import ImageStream, ShapesWorld
 from .train import Stage, register_stage
 from .unet import timestep_embedding
 
-OPTIONS = {"clip": None, "drop_prob": 0.1, "timesteps": 1000}  # clip: a run folder, None = data/checkpoints/clip
+OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "timesteps": 1000}  # clip: a run folder or None
+CELLS = 16  # C_y's 4x4 map
 SCHEDULE = "cosine"
 
 
 class DiffusionPrior(nn.Module):
-    """A transformer over (tokens, x_e, t, z_t, query) -> the clean image embedding (scaled, see `scale`)."""
+    """A transformer over (tokens, x_e, t, z_t, query) -> the clean image embedding (scaled, see `scale`).
 
-    def __init__(self, embed_dim: int, text_width: int, context: int, width: int, layers: int, heads: int):
+    map_channels > 0: the image embedding is C_y's 4x4 map of that many channels, flattened
+    channel-first; z_t enters as 16 cell tokens (no query) and the cells' outputs are the prediction."""
+
+    def __init__(self, embed_dim: int, text_width: int, context: int, width: int, layers: int, heads: int,
+                 map_channels: int = 0):
         super().__init__()
         self.config = dict(embed_dim=embed_dim, text_width=text_width, context=context, width=width,
-                           layers=layers, heads=heads)
-        self.scale = math.sqrt(embed_dim)  # unit-norm embeddings have entries ~ 1/sqrt(D): diffuse y_e * sqrt(D)
+                           layers=layers, heads=heads, map_channels=map_channels)
+        self.out_dim = map_channels * CELLS if map_channels else embed_dim  # the image embedding's size
+        # unit-norm embeddings have entries ~ 1/sqrt(D): diffuse y_e * sqrt(D); a map is standardized already
+        self.scale = 1.0 if map_channels else math.sqrt(embed_dim)
+        token_dim = map_channels or embed_dim
         self.tokens_in = nn.Linear(text_width, width)
         self.text_in = nn.Linear(embed_dim, width)
         self.time_in = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
-        self.noised_in = nn.Linear(embed_dim, width)
-        self.query = nn.Parameter(torch.randn(width) * 0.02)
+        self.noised_in = nn.Linear(token_dim, width)
+        self.query = None if map_channels else nn.Parameter(torch.randn(width) * 0.02)
         self.null_tokens = nn.Parameter(torch.zeros(width))  # classifier-free guidance's "no text"
         self.null_text = nn.Parameter(torch.zeros(width))
-        self.position = nn.Parameter(torch.randn(context + 4, width) * 0.02)
+        self.position = nn.Parameter(torch.randn(context + (2 + CELLS if map_channels else 4), width) * 0.02)
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, embed_dim))
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, token_dim))
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, drop: torch.Tensor | None = None,
                 tokens: torch.Tensor | None = None, padding: torch.Tensor | None = None) -> torch.Tensor:
-        """z: (B, D) noised scaled embedding; t: (B,); cond: x_e (B, D); tokens (B, L, text_width) and
-        padding (B, L) from C_x; drop: (B,) bool, True = no text. -> predicted clean embedding (B, D)."""
+        """z: (B, out_dim) noised scaled embedding; t: (B,); cond: x_e (B, embed_dim); tokens (B, L,
+        text_width) and padding (B, L) from C_x; drop: (B,) bool, True = no text. -> predicted clean
+        embedding (B, out_dim)."""
         b, length = tokens.shape[:2]
         text_tokens = self.tokens_in(tokens)
         text = self.text_in(cond)[:, None]
@@ -71,10 +84,16 @@ class DiffusionPrior(nn.Module):
             only_first = torch.arange(length, device=padding.device) > 0  # the null text: one token
             padding = torch.where(drop[:, None], only_first, padding)
         time = self.time_in(timestep_embedding(t, self.config["width"]))[:, None]
-        seq = torch.cat([text_tokens, text, time, self.noised_in(z)[:, None], self.query.expand(b, 1, -1)], dim=1)
+        if self.query is None:  # a map: one token per cell in, the same cells out
+            noised = self.noised_in(rearrange(z, "b (c n) -> b n c", n=CELLS))
+        else:
+            noised = torch.cat([self.noised_in(z)[:, None], self.query.expand(b, 1, -1)], dim=1)
+        seq = torch.cat([text_tokens, text, time, noised], dim=1)
         seq = seq + self.position[: seq.shape[1]]
-        keep = torch.zeros(b, 4, dtype=torch.bool, device=padding.device)
+        keep = torch.zeros(b, seq.shape[1] - length, dtype=torch.bool, device=padding.device)
         h = self.transformer(seq, src_key_padding_mask=torch.cat([padding, keep], dim=1))
+        if self.query is None:
+            return rearrange(self.out(h[:, -CELLS:]), "b n c -> b (c n)")
         return self.out(h[:, -1])  # the query's output
 
 
@@ -95,15 +114,16 @@ class RegressionPrior(nn.Module):
 def sample(prior: DiffusionPrior, clip: CLIPLite, prompts, guidance: float = 2.0, steps: int = 25, seed=None,
            generator: torch.Generator | None = None, timesteps: int = 1000, progress: bool = False,
            strict: bool = True) -> torch.Tensor:
-    """Prompts -> image embeddings y_e (B, D), unit norm: DDIM over the embedding, guided by the text."""
+    """Prompts -> image embeddings (B, out_dim): DDIM over the embedding, guided by the text; y_e unit
+    norm, or a map standardized as `CLIPLite.encode_image(as_map=True)` makes it."""
     tokens, padding, x_e = clip.text_features(prompts, strict)
     device = next(prior.parameters()).device
     model_fn = diffusion.classifier_free_guidance(prior, x_e.to(device), guidance, tokens=tokens.to(device),
                                                   padding=padding.to(device))
-    z = diffusion.sample(model_fn, tuple(x_e.shape), diffusion.schedule_for(SCHEDULE, timesteps), steps=steps,
-                         prediction="x0", generator=generator, seed=None if generator is not None else seed,
-                         clip=None, device=device, progress=progress)
-    return F.normalize(z, dim=-1)
+    z = diffusion.sample(model_fn, (len(x_e), prior.out_dim), diffusion.schedule_for(SCHEDULE, timesteps),
+                         steps=steps, prediction="x0", generator=generator,
+                         seed=None if generator is not None else seed, clip=None, device=device, progress=progress)
+    return F.layer_norm(z, z.shape[-1:]) if prior.config["map_channels"] else F.normalize(z, dim=-1)
 
 
 # ---- the stages ------------------------------------------------------------------------------
@@ -122,14 +142,14 @@ def embeddings(batch, options: dict, device) -> tuple[torch.Tensor, ...]:
     clip = frozen_clip(options["clip"], str(device))
     with torch.no_grad():
         tokens, padding, x_e = clip.text_features(captions)
-        y_e = clip.encode_image(images)
+        y_e = clip.encode_image(images, as_map=options.get("embedding") == "map")
     return tokens, padding, x_e, y_e
 
 
 def diffusion_loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
     device = generator.device
     tokens, padding, x_e, y_e = embeddings(batch, options, device)
-    x0 = y_e.float() * math.sqrt(y_e.shape[1])
+    x0 = y_e.float() * model.scale
     schedule = diffusion.schedule_for(SCHEDULE, options["timesteps"])
     t = diffusion.sample_timesteps(len(x0), schedule, generator, device)
     noise = torch.randn(x0.shape, generator=generator, device=device)
@@ -146,9 +166,12 @@ def regression_loss(model, batch, generator: torch.Generator, options: dict) -> 
 
 
 def build_diffusion(preset: Preset, options: dict) -> DiffusionPrior:
+    if options["embedding"] not in EMBEDDINGS:
+        raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {options['embedding']!r}")
     clip, p = frozen_clip(options["clip"]), preset.prior
     c = clip.config
-    return DiffusionPrior(c["embed_dim"], c["width"], c["context"], p.width, p.layers, p.heads)
+    map_channels = clip.map_dim // CELLS if options["embedding"] == "map" else 0
+    return DiffusionPrior(c["embed_dim"], c["width"], c["context"], p.width, p.layers, p.heads, map_channels)
 
 
 register_stage(Stage(

@@ -139,22 +139,26 @@ class UNet(nn.Module):
     condition is also projected to and added at the bottleneck (0: none; D uses it, so the embedding
     can say *where* as directly as it says *what*); extra_channels: channels a stage concatenates to
     the input (`concat=` in forward); fps_cond: also condition on frames per second (D^t, `fps=` in
-    forward), through an MLP whose last layer starts at zero, so it changes nothing at first.
+    forward), through an MLP whose last layer starts at zero, so it changes nothing at first;
+    cond_grid: the condition is itself a (C, g, g) map flattened channel-first (C_y's 4x4 map, g=4;
+    0: a plain vector), and reaches the bottleneck map cell by cell through one shared linear layer.
     """
 
     def __init__(self, channels: int = 32, channel_mults: tuple[int, ...] = (1, 2, 2),
                  attention_levels: tuple[int, ...] = (2,), res_blocks: int = 2, cond_dim: int = 0,
                  cond_map: int = 0, extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3,
-                 heads: int = 4, fps_cond: bool = False):
+                 heads: int = 4, fps_cond: bool = False, cond_grid: int = 0):
         super().__init__()
         self.config = dict(channels=channels, channel_mults=tuple(channel_mults),
                            attention_levels=tuple(attention_levels), res_blocks=res_blocks, cond_dim=cond_dim,
                            cond_map=cond_map, extra_channels=extra_channels, in_channels=in_channels,
-                           out_channels=out_channels, heads=heads, fps_cond=fps_cond)
+                           out_channels=out_channels, heads=heads, fps_cond=fps_cond, cond_grid=cond_grid)
         if any(not 0 <= a < len(channel_mults) for a in attention_levels):
             raise ValueError(f"attention_levels {attention_levels} must be in 0..{len(channel_mults) - 1}")
         if cond_map and not cond_dim:
             raise ValueError("cond_map needs a condition (cond_dim > 0)")
+        if cond_grid and (not cond_map or cond_dim % cond_grid ** 2):
+            raise ValueError(f"cond_grid needs cond_map and a cond_dim divisible by {cond_grid ** 2}, got {cond_dim}")
         emb_dim = 4 * channels
         self.time_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         if cond_dim:
@@ -176,8 +180,9 @@ class UNet(nn.Module):
             self.downsample.append(nn.Identity() if last else Downsample(w))
             if not last:
                 skips.append(w)
-        if cond_map:
-            self.cond_map = nn.Linear(cond_dim, c * cond_map * cond_map)
+        if cond_map:  # a grid condition maps cell by cell (channels -> c), a vector as a whole (-> c x side x side)
+            self.cond_map = (nn.Linear(cond_dim // cond_grid ** 2, c) if cond_grid
+                             else nn.Linear(cond_dim, c * cond_map * cond_map))
         self.mid1, self.mid_attn = ResBlock(c, c, emb_dim), SpatialAttention(c, heads)
         self.mid2 = ResBlock(c, c, emb_dim)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
@@ -207,8 +212,12 @@ class UNet(nn.Module):
 
     def spatial_condition(self, cond: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """The condition as a (B, C, h, w) map at the bottleneck (each frame of a video gets the same)."""
-        side = self.config["cond_map"]
-        m = self.cond_map(cond).view(len(cond), -1, side, side)
+        side, grid = self.config["cond_map"], self.config["cond_grid"]
+        if grid:
+            cells = rearrange(cond, "b (c h w) -> b h w c", h=grid, w=grid)
+            m = rearrange(self.cond_map(cells), "b h w c -> b c h w")
+        else:
+            m = self.cond_map(cond).view(len(cond), -1, side, side)
         if m.shape[-2:] != like.shape[-2:]:
             m = F.interpolate(m, size=like.shape[-2:], mode="bilinear", align_corners=False)
         return m if like.ndim == 4 else m[:, :, None]

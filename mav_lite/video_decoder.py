@@ -29,7 +29,7 @@ from .clip import frozen_clip
 from .config import Preset
 from .data import ClipStream, ShapesWorld
 from .decoder import OPTIONS as IMAGE_OPTIONS
-from .decoder import SCHEDULE, conditioned_loss
+from .decoder import SCHEDULE, conditioned_loss, image_embedding
 from .decoder import build as build_image_decoder
 from .metrics import clip_frames
 from .pseudo3d import VideoUNet, inflate, temporal_parameter_names
@@ -126,7 +126,7 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
     device = generator.device
     x0 = videos.to(device)
     with torch.no_grad():
-        y_e = frozen_clip(options["clip"], str(device)).encode_image(conditioning_frame(x0))
+        y_e = image_embedding(frozen_clip(options["clip"], str(device)), conditioning_frame(x0), model)
     return conditioned_loss(model, x0, y_e, generator, options, fps=fps.to(device))
 
 
@@ -136,7 +136,7 @@ def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torc
     clips = max(1, n // w.frames)
     videos, _ = ShapesWorld(size=w.image_size, seed=1).videos(range(clips), w.frames, w.fps)
     device = next(model.parameters()).device
-    y_e = frozen_clip(options["clip"], str(device)).encode_image(conditioning_frame(videos).to(device))
+    y_e = image_embedding(frozen_clip(options["clip"], str(device)), conditioning_frame(videos).to(device), model)
     out = sample(model, y_e, w.frames, w.image_size, w.fps, preset.video.guidance, preset.video.sample_steps,
                  seed=seed, prediction=options["prediction"], timesteps=options["timesteps"])
     return clip_frames(out)  # one row of frames per clip

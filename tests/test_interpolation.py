@@ -11,6 +11,7 @@ from mav_lite.clip import frozen_clip
 from mav_lite.config import get_preset
 from mav_lite.pseudo3d import VideoUNet
 from mav_lite.train import train
+from mav_lite.unet import UNet
 
 QUIET = dict(progress=False, save_every=1000, sample_every=1000, val_every=1000, precision="no")
 FAST = dict(steps=2, progress=False)
@@ -95,8 +96,12 @@ def test_upf_is_conditioned_on_the_given_frame_nearest_the_middle():
     assert upf_lib.conditioning_index(known).tolist() == [0, 0, 3, 4, 8]
     videos = torch.rand(5, 3, 9, 16, 16) * 2 - 1
     clip = frozen_clip()
-    y_e = upf_lib.conditioning_embedding(clip, videos, known)
+    upf = UNet(8, (1,), (), cond_dim=clip.config["embed_dim"])
+    y_e = upf_lib.conditioning_embedding(clip, videos, known, upf)
     assert torch.allclose(y_e[2], clip.encode_image(videos[2:3, :, 3])[0], atol=1e-6)
+    map_upf = UNet(8, (1,), (), cond_dim=clip.map_dim, cond_map=16, cond_grid=4)  # conditioned on C_y's map
+    maps = upf_lib.conditioning_embedding(clip, videos, known, map_upf)
+    assert torch.allclose(maps[2], clip.encode_image(videos[2:3, :, 3], as_map=True)[0], atol=1e-5)
 
 
 def test_masked_input_zeroes_unknown_frames_and_adds_the_mask():

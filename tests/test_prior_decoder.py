@@ -6,6 +6,7 @@ from mav_lite.checkpoints import REFERENCE_DIR
 from mav_lite.decoder import sample as decode
 from mav_lite.clip import frozen_clip
 from mav_lite.prior import DiffusionPrior, RegressionPrior
+from mav_lite.prior import sample as prior_sample
 from mav_lite.train import train
 from mav_lite.unet import UNet
 
@@ -38,6 +39,25 @@ def test_prior_shapes_and_the_dropped_text_ignores_the_prompt(clip, text):
                     tokens=tokens, padding=padding)
     assert torch.allclose(dropped[0], dropped[1], atol=1e-5)  # no trace of either prompt
     assert not torch.allclose(out[0], prior(z[:1], t[:1], cond=x_e[1:], tokens=tokens[1:], padding=padding[1:])[0])
+
+
+def test_a_map_prior_predicts_each_cell_of_the_map_and_samples_standardized_maps(clip, text):
+    c = clip.config
+    torch.manual_seed(0)
+    prior = DiffusionPrior(c["embed_dim"], c["width"], c["context"], width=32, layers=1, heads=2,
+                           map_channels=clip.map_dim // 16).eval()
+    tokens, padding, x_e = text
+    z, t = torch.randn(2, clip.map_dim), torch.tensor([10, 500])
+    out = prior(z, t, cond=x_e, tokens=tokens, padding=padding)
+    assert out.shape == (2, clip.map_dim) and prior.scale == 1.0
+    cells = out.view(2, -1, 16)  # channel-first: (B, C, cells), as C_y flattens its map
+    z2 = z.view(2, -1, 16).clone()
+    z2[:, :, 5] += 1.0  # another noised cell 5 moves cell 5's own prediction most
+    moved = (prior(z2.flatten(1), t, cond=x_e, tokens=tokens, padding=padding).view(2, -1, 16) - cells).abs()
+    assert (moved.sum(dim=(0, 1)).argmax() == 5)
+    maps = prior_sample(prior, clip, ["a small red circle"] * 2, steps=2, seed=0)
+    assert maps.shape == (2, clip.map_dim)
+    torch.testing.assert_close(maps.std(dim=1, unbiased=False), torch.ones(2), atol=1e-3, rtol=0)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.0, 3.0])
@@ -86,6 +106,24 @@ def test_tiny_text_to_image_end_to_end(tiny_pipeline):
     assert torch.equal(images, pipe.text_to_image(prompts, seed=0, progress=False))
     assert not torch.equal(images, pipe.text_to_image(prompts, seed=1, progress=False))
     assert pipe.text_to_image("a red circle", seed=0, steps=2, prior_steps=2, progress=False).shape == (1, 3, 16, 16)
+
+
+def test_a_map_conditioned_chain_draws_and_a_mismatched_prior_is_a_clear_error(tiny_pipeline, tmp_path):
+    options = {"embedding": "map"}
+    train("prior", "ci", tmp_path / "prior", steps=10, lr=1e-3, warmup=5, options=options, **QUIET)
+    decoder = train("decoder", "ci", tmp_path / "decoder", steps=10, lr=1e-3, warmup=5, options=options, **QUIET)
+    assert decoder.model.config["cond_grid"] == 4
+    pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", tmp_path / "prior", tmp_path / "decoder")
+    images = pipe.text_to_image(["a small red circle", "a green square and a white heart"], seed=0, progress=False)
+    assert images.shape == (2, 3, 16, 16) and images.abs().max() <= 1
+    redrawn = pipe.redraw_images(images, seed=0, progress=False)  # from each image's own map, no prior
+    assert redrawn.shape == images.shape and torch.equal(redrawn, pipe.redraw_images(images, seed=0, progress=False))
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 3, H, W\)"):
+        pipe.redraw_images(images[0])
+    with pytest.raises(ValueError, match="prior draws 64-d image embeddings but the decoder expects 1536-d"):
+        MakeAVideoLite(pipe.clip, tiny_pipeline.prior, pipe.decoder)
+    with pytest.raises(ValueError, match="embedding must be one of"):
+        train("decoder", "ci", tmp_path / "bad", steps=1, options={"embedding": "grid"}, **QUIET)
 
 
 @pytest.mark.parametrize("prompt, message", [("a crimsom circle", "did you mean 'crimson'"), ("", "empty prompt"),

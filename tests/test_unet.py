@@ -41,6 +41,18 @@ def test_the_condition_map_reaches_the_image_where_it_is_placed():
     assert change[:8, :8].sum() > 2 * change[8:, 8:].sum()
 
 
+def test_a_grid_condition_reaches_the_bottleneck_cell_by_cell():
+    torch.manual_seed(0)
+    model = UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=5 * 16, cond_map=8, cond_grid=4).eval()
+    cond = torch.randn(1, 5, 4, 4)
+    base = model.spatial_condition(model.condition(1, cond.flatten(1), None), torch.zeros(1, 16, 8, 8))
+    cond[:, [0, 1], 0, 0] = cond[:, [1, 0], 0, 0]  # swap two features of the top-left cell (same mean and std)
+    moved = model.spatial_condition(model.condition(1, cond.flatten(1), None), torch.zeros(1, 16, 8, 8))
+    change = (moved - base).abs().sum(dim=(0, 1))  # (8, 8): the 4x4 grid resized to the bottleneck
+    assert change[0, 0] > 0.1 and change[4:, :].max() == 0 and change[:, 4:].max() == 0
+    assert model.cond_map.weight.shape == (16, 5)  # one linear layer shared by every cell
+
+
 def test_the_map_is_resized_to_other_image_sizes():
     model = conditioned()
     assert model(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]), cond=torch.randn(2, 6)).shape == (2, 3, 32, 32)
@@ -57,6 +69,8 @@ def test_dropped_or_missing_conditions_use_the_null_condition():
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="cond_map needs a condition"):
         UNet(8, (1, 2), (1,), res_blocks=1, cond_map=4)
+    with pytest.raises(ValueError, match="cond_grid needs"):
+        UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=20, cond_map=4, cond_grid=4)
     with pytest.raises(ValueError, match="attention_levels"):
         UNet(8, (1, 2), (2,), res_blocks=1)
     plain, model = UNet(8, (1, 2), (1,), res_blocks=1), conditioned()
