@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--prior", type=Path, default=REFERENCE_DIR / "prior",
                         help="the prior's checkpoint folder (default: the reference; a run folder judges a candidate)")
     parser.add_argument("--decoder", type=Path, default=REFERENCE_DIR / "decoder",
-                        help="the decoder's checkpoint folder (default: the reference)")
+                        help="the decoder's checkpoint folder (default: the reference; pass its own --prior with it)")
     parser.add_argument("--true-embedding", action="store_true",
                         help="D draws from each prompt's own render's embedding, not the prior's sample")
     args = parser.parse_args()
@@ -64,10 +64,17 @@ def main() -> None:
           f"| {report['fid']:.2f} | - |")
 
     prompts = [s["caption"] for s in scenes[:8]]
-    pipe.text_to_image(prompts[:1], progress=False, **sampling)  # warm-up
+
+    def draw(n):
+        if args.true_embedding:
+            return pipe.redraw_images(images[:n], progress=False, steps=args.steps, guidance=args.guidance)
+        return pipe.text_to_image(prompts[:n], progress=False, **sampling)
+
+    draw(1)  # warm-up
     start = time.perf_counter()
-    pipe.text_to_image(prompts, progress=False, **sampling)
-    print(f"\n8 prompts -> 8 images of {pipe.image_size}^2: {time.perf_counter() - start:.2f} s")
+    draw(8)
+    what = "8 renders redrawn by D" if args.true_embedding else "8 prompts"
+    print(f"\n{what} -> 8 images of {pipe.image_size}^2: {time.perf_counter() - start:.2f} s")
 
 
 if __name__ == "__main__":

@@ -181,6 +181,9 @@ def prior(pipe, regression, n: int = 32, prompts: int = 4, samples: int = 8, ste
     prompts from unseen scenes), and diversity: the spread of `samples` draws for each of `prompts`
     prompts, of the embeddings and of the decoded images' C_y embeddings."""
     clip, d = pipe.clip, pipe.preset.decoder
+    if pipe.decoder.config["cond_grid"]:
+        raise ValueError("claim (e) compares priors of y_e: the regression baseline has no map option, "
+                         "so it needs a chain conditioned on y_e, not on C_y's map")
     images, captions = eval_scenes(n, pipe.image_size)["one object"]
     truth = clip.encode_image(images)
 

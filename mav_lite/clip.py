@@ -43,6 +43,7 @@ from .data.vocab import COLOR_WORDS, SHAPE_WORDS
 from .train import Stage, register_stage, shapes_image_stream
 
 PAD, UNK, CLS = "[pad]", "[unk]", "[cls]"
+GRID = 4  # C_y's map has GRID x GRID cells
 
 
 class Tokenizer:
@@ -143,7 +144,7 @@ class ImageEncoder(nn.Module):
     def grid(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> the convolutions' map pooled to 4x4, flattened (B, C * 16): what
         the projection reads (benchmarks/embedding_probe.py probes it)."""
-        return rearrange(F.adaptive_avg_pool2d(self.features(images), 4), "b c h w -> b (c h w)")
+        return rearrange(F.adaptive_avg_pool2d(self.features(images), GRID), "b c h w -> b (c h w)")
 
     def embed(self, grid: torch.Tensor) -> torch.Tensor:
         """The flattened map (B, C * 16) -> y_e (B, embed_dim), unit norm."""
@@ -223,8 +224,9 @@ class CLIPLite(nn.Module):
 
     def encode_image(self, images: torch.Tensor, as_map: bool = False) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1], any H and W -> y_e (B, embed_dim), unit norm. as_map: C_y's 4x4
-        map before the projection instead, flattened channel-first and standardized (B, map_dim): the
-        embedding of map-conditioned decoders, which keeps each object in its own cell."""
+        map before the projection instead, flattened channel-first (B, map_dim) and standardized over
+        all its numbers per image (entries ~1, the scale P diffuses at): the embedding of
+        map-conditioned decoders, which keeps each object in its own cell."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
         images = resize_images(images.to(self.device, torch.float32), self.image_size)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 
 from . import diffusion
-from .clip import CLIPLite, frozen_clip
+from .clip import GRID, CLIPLite, frozen_clip
 from .config import Preset
 from .data import ShapesWorld
 from .train import Stage, register_stage, shapes_image_stream
@@ -38,6 +38,13 @@ from .unet import UNet
 OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "prediction": "v", "timesteps": 1000,
            "min_snr_gamma": 5.0}
 EMBEDDINGS = ("vector", "map")  # y_e, or C_y's 4x4 map (`CLIPLite.encode_image(as_map=True)`)
+
+
+def map_embedding(options: dict) -> bool:
+    """Whether a stage's option `embedding` asks for C_y's map (True) or y_e (False)."""
+    if options["embedding"] not in EMBEDDINGS:
+        raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {options['embedding']!r}")
+    return options["embedding"] == "map"
 SCHEDULE = "cosine"
 
 
@@ -63,14 +70,11 @@ def image_embedding(clip: CLIPLite, images: torch.Tensor, model) -> torch.Tensor
 
 
 def build(preset: Preset, options: dict) -> UNet:
-    if options["embedding"] not in EMBEDDINGS:
-        raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {options['embedding']!r}")
-    d, clip = preset.decoder, frozen_clip(options["clip"])
-    as_map = options["embedding"] == "map"
+    d, clip, as_map = preset.decoder, frozen_clip(options["clip"]), map_embedding(options)
     bottleneck = preset.world.image_size // 2 ** (len(d.channel_mults) - 1)
     return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks,
                 cond_dim=clip.map_dim if as_map else clip.config["embed_dim"], cond_map=bottleneck,
-                cond_grid=4 if as_map else 0)
+                cond_grid=GRID if as_map else 0)
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:

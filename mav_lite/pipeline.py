@@ -6,7 +6,8 @@
 
     out = pipe.text_to_video("a red circle", seed=0, fps=8)   # out.video (3, T, H, W); out.save("clip.gif")
 
-text_to_image is the image half of Make-A-Video: prompt -> C_x -> x_e -> P -> y_e -> D -> image.
+text_to_image is the image half of Make-A-Video: prompt -> C_x -> x_e -> P -> y_e -> D -> image
+(y_e: CLIP-lite's image embedding, or C_y's 4x4 map for stages trained with `embedding="map"`).
 text_to_video swaps D for D^t (notebook 07): prompt -> C_x -> P -> y_e -> D^t -> base clip at `fps`,
 then upF (notebook 08) raises its frame rate `skip` times: T frames -> (T - 1) * skip + 1.
 The text only reaches P: motion comes from what D^t learned on unlabeled video, so motion words in
@@ -121,13 +122,15 @@ class MakeAVideoLite:
         self.prior_options = {**prior_lib.OPTIONS, **(prior_options or {})}
         self.decoder_options = {**decoder_lib.OPTIONS, **(decoder_options or {})}
         for name, model in (("the decoder", decoder), ("the video decoder D^t", video_decoder), ("upF", interpolation)):
-            made = clip.map_dim if model is not None and model.config["cond_grid"] else clip.config["embed_dim"]
-            if model is not None and model.config["cond_dim"] != made:
+            if model is None:
+                continue
+            made = clip.map_dim if model.config["cond_grid"] else clip.config["embed_dim"]
+            if model.config["cond_dim"] != made:
                 raise ValueError(f"{name} expects {model.config['cond_dim']}-d image embeddings but CLIP-lite "
                                  f"makes {made}-d ones: they were not trained together")
-        if prior.out_dim != decoder.config["cond_dim"]:
-            raise ValueError(f"the prior draws {prior.out_dim}-d image embeddings but the decoder expects "
-                             f"{decoder.config['cond_dim']}-d ones: they were not trained together")
+            if name != "upF" and prior.out_dim != model.config["cond_dim"]:  # upF reads frames, not P
+                raise ValueError(f"the prior draws {prior.out_dim}-d image embeddings but {name} expects "
+                                 f"{model.config['cond_dim']}-d ones: they were not trained together")
 
     @classmethod
     def from_folders(cls, clip: Path, prior: Path, decoder: Path, device=None, video_decoder: Path | None = None,
@@ -178,7 +181,8 @@ class MakeAVideoLite:
     @_in_precision
     def image_embeddings(self, prompts, seed=0, steps: int | None = None, guidance: float | None = None,
                          progress: bool = True, strict: bool = True) -> torch.Tensor:
-        """Prompts -> y_e (B, D) drawn by the prior P."""
+        """Prompts -> image embeddings (B, prior.out_dim) drawn by the prior P: y_e, or C_y's map for a
+        map-conditioned chain."""
         p = self.preset.prior
         return prior_lib.sample(self.prior, self.clip, prompts, guidance=p.guidance if guidance is None else guidance,
                                 steps=steps or p.sample_steps, generator=self._generator(seed),
@@ -212,7 +216,8 @@ class MakeAVideoLite:
                 progress: bool) -> torch.Tensor:
         """Image embeddings -> D's images, with the preset's steps and guidance where none are given."""
         d = self.preset.decoder
-        return decoder_lib.sample(self.decoder, y_e, self.image_size, guidance=d.guidance if guidance is None else guidance,
+        guidance = d.guidance if guidance is None else guidance
+        return decoder_lib.sample(self.decoder, y_e, self.image_size, guidance=guidance,
                                   steps=steps or d.sample_steps, generator=generator,
                                   prediction=self.decoder_options["prediction"],
                                   timesteps=self.decoder_options["timesteps"], progress=progress)

@@ -30,23 +30,24 @@ from einops import rearrange
 from torch import nn
 
 from . import diffusion
-from .clip import CLIPLite, frozen_clip
+from .clip import GRID, CLIPLite, frozen_clip
 from .config import Preset
-from .decoder import EMBEDDINGS
+from .decoder import map_embedding
 from .data import ImageStream, ShapesWorld
 from .train import Stage, register_stage
 from .unet import timestep_embedding
 
 OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "timesteps": 1000}  # clip: a run folder or None
-CELLS = 16  # C_y's 4x4 map
+CELLS = GRID ** 2  # the cells of C_y's map
 SCHEDULE = "cosine"
 
 
 class DiffusionPrior(nn.Module):
-    """A transformer over (tokens, x_e, t, z_t, query) -> the clean image embedding (scaled, see `scale`).
+    """A transformer over (tokens, x_e, t, z_t, query) -> the clean image embedding (scaled, see `scale`);
 
     map_channels > 0: the image embedding is C_y's 4x4 map of that many channels, flattened
-    channel-first; z_t enters as 16 cell tokens (no query) and the cells' outputs are the prediction."""
+    channel-first; z_t enters as 16 cell tokens instead of one token and the query, and the cells'
+    outputs are the prediction."""
 
     def __init__(self, embed_dim: int, text_width: int, context: int, width: int, layers: int, heads: int,
                  map_channels: int = 0):
@@ -98,7 +99,7 @@ class DiffusionPrior(nn.Module):
 
 
 class RegressionPrior(nn.Module):
-    """The deterministic baseline: an MLP x_e -> y_e (unit norm)."""
+    """The deterministic baseline: an MLP x_e -> y_e (unit norm; y_e only, no map option)."""
 
     def __init__(self, embed_dim: int, width: int):
         super().__init__()
@@ -136,19 +137,19 @@ def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, posit
     return ImageStream(ShapesWorld(size=size, seed=data_seed), batch_size, position)
 
 
-def embeddings(batch, options: dict, device) -> tuple[torch.Tensor, ...]:
-    """A batch of (images, captions) -> tokens, padding, x_e and y_e from the frozen CLIP-lite."""
+def embeddings(batch, options: dict, device, as_map: bool = False) -> tuple[torch.Tensor, ...]:
+    """A batch of (images, captions) -> tokens, padding, x_e and y_e (or C_y's map) from the frozen CLIP-lite."""
     images, captions = batch
     clip = frozen_clip(options["clip"], str(device))
     with torch.no_grad():
         tokens, padding, x_e = clip.text_features(captions)
-        y_e = clip.encode_image(images, as_map=options.get("embedding") == "map")
+        y_e = clip.encode_image(images, as_map=as_map)
     return tokens, padding, x_e, y_e
 
 
 def diffusion_loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
     device = generator.device
-    tokens, padding, x_e, y_e = embeddings(batch, options, device)
+    tokens, padding, x_e, y_e = embeddings(batch, options, device, as_map=bool(model.config["map_channels"]))
     x0 = y_e.float() * model.scale
     schedule = diffusion.schedule_for(SCHEDULE, options["timesteps"])
     t = diffusion.sample_timesteps(len(x0), schedule, generator, device)
@@ -166,17 +167,15 @@ def regression_loss(model, batch, generator: torch.Generator, options: dict) -> 
 
 
 def build_diffusion(preset: Preset, options: dict) -> DiffusionPrior:
-    if options["embedding"] not in EMBEDDINGS:
-        raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {options['embedding']!r}")
     clip, p = frozen_clip(options["clip"]), preset.prior
     c = clip.config
-    map_channels = clip.map_dim // CELLS if options["embedding"] == "map" else 0
+    map_channels = clip.map_dim // CELLS if map_embedding(options) else 0
     return DiffusionPrior(c["embed_dim"], c["width"], c["context"], p.width, p.layers, p.heads, map_channels)
 
 
 register_stage(Stage(
     name="prior",
-    description="the diffusion prior P: text tokens and x_e -> image embedding y_e (notebook 04)",
+    description="the diffusion prior P: text tokens and x_e -> image embedding y_e or C_y's map (notebook 04)",
     sizes=lambda p: p.prior,
     build=build_diffusion,
     stream=stream,

@@ -158,7 +158,8 @@ class UNet(nn.Module):
         if cond_map and not cond_dim:
             raise ValueError("cond_map needs a condition (cond_dim > 0)")
         if cond_grid and (not cond_map or cond_dim % cond_grid ** 2):
-            raise ValueError(f"cond_grid needs cond_map and a cond_dim divisible by {cond_grid ** 2}, got {cond_dim}")
+            raise ValueError(f"cond_grid needs cond_map > 0 and a cond_dim divisible by {cond_grid ** 2}, "
+                             f"got cond_map={cond_map}, cond_dim={cond_dim}")
         emb_dim = 4 * channels
         self.time_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         if cond_dim:

@@ -49,7 +49,7 @@ def test_a_grid_condition_reaches_the_bottleneck_cell_by_cell():
     cond[:, [0, 1], 0, 0] = cond[:, [1, 0], 0, 0]  # swap two features of the top-left cell (same mean and std)
     moved = model.spatial_condition(model.condition(1, cond.flatten(1), None), torch.zeros(1, 16, 8, 8))
     change = (moved - base).abs().sum(dim=(0, 1))  # (8, 8): the 4x4 grid resized to the bottleneck
-    assert change[0, 0] > 0.1 and change[4:, :].max() == 0 and change[:, 4:].max() == 0
+    assert change[0, 0] > 0.1 and change[3:, :].max() < 1e-6 and change[:, 3:].max() < 1e-6  # bilinear 4 -> 8
     assert model.cond_map.weight.shape == (16, 5)  # one linear layer shared by every cell
 
 

@@ -55,6 +55,21 @@ def test_d_t_must_share_the_recipe_of_the_d_it_inflates(image_decoder):
         build(get_preset("ci"), options(decoder=str(image_decoder), prediction="eps"))
 
 
+def test_a_map_conditioned_d_inflates_exactly_and_d_t_reads_the_map_too(tmp_path):
+    d_map = train("decoder", "ci", tmp_path / "d", steps=2, lr=1e-3, warmup=1, options={"embedding": "map"},
+                  **QUIET).ema
+    with pytest.raises(ValueError, match="embedding='map' \\(D\\^t: 'vector'\\)"):
+        build(get_preset("ci"), options(decoder=str(tmp_path / "d")))
+    run = train("video_decoder", "ci", tmp_path / "dt", steps=2, lr=1e-3, warmup=1,
+                options={"decoder": str(tmp_path / "d"), "embedding": "map"}, **QUIET)
+    assert run.model.config["cond_grid"] == 4 and run.model.config["cond_dim"] == frozen_clip().map_dim
+    dt = build(get_preset("ci"), options(decoder=str(tmp_path / "d"), embedding="map")).eval()
+    video, t = torch.randn(2, 3, 5, 16, 16), torch.tensor([3, 800])
+    maps = frozen_clip().encode_image(conditioning_frame(video), as_map=True)
+    expected = torch.stack([d_map.eval()(video[:, :, f], t, cond=maps) for f in range(5)], dim=2)
+    assert (dt(video, t, cond=maps, fps=torch.tensor([2.0, 24.0])) - expected).abs().max() <= 1e-5
+
+
 def test_training_only_the_temporal_layers_keeps_d_frozen(image_decoder, tmp_path):
     run = train("video_decoder", "ci", tmp_path / "dt", steps=3, lr=1e-2, warmup=1,
                 options={"decoder": str(image_decoder), "train": "temporal"}, **QUIET)
