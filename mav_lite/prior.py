@@ -90,7 +90,11 @@ class DiffusionPrior(nn.Module):
         else:
             noised = torch.cat([self.noised_in(z)[:, None], self.query.expand(b, 1, -1)], dim=1)
         seq = torch.cat([text_tokens, text, time, noised], dim=1)
-        seq = seq + self.position[: seq.shape[1]]
+        if self.query is None:  # the cells are told apart by position alone: theirs must not move with the prompt
+            slots = torch.cat([torch.arange(length), self.config["context"] + torch.arange(2 + CELLS)])
+            seq = seq + self.position[slots.to(seq.device)]
+        else:
+            seq = seq + self.position[: seq.shape[1]]
         keep = torch.zeros(b, seq.shape[1] - length, dtype=torch.bool, device=padding.device)
         h = self.transformer(seq, src_key_padding_mask=torch.cat([padding, keep], dim=1))
         if self.query is None:

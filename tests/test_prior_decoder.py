@@ -42,7 +42,7 @@ def test_prior_shapes_and_the_dropped_text_ignores_the_prompt(clip, text):
     assert not torch.allclose(out[0], prior(z[:1], t[:1], cond=x_e[1:], tokens=tokens[1:], padding=padding[1:])[0])
 
 
-def test_a_map_prior_predicts_each_cell_of_the_map_and_samples_standardized_maps(clip, text):
+def test_a_map_prior_predicts_each_cell_in_its_own_place_whatever_the_prompt_length(clip, text):
     c = clip.config
     torch.manual_seed(0)
     prior = DiffusionPrior(c["embed_dim"], c["width"], c["context"], width=32, layers=1, heads=2,
@@ -57,6 +57,8 @@ def test_a_map_prior_predicts_each_cell_of_the_map_and_samples_standardized_maps
     moved = prior(rearrange(z2, "b c n -> b (c n)"), t, cond=x_e, tokens=tokens, padding=padding)
     change = (rearrange(moved, "b (c n) -> b c n", n=16) - cells).abs().sum(dim=(0, 1))
     assert change.argmax() == 5
+    alone = prior(z[:1], t[:1], cond=x_e[:1], tokens=tokens[:1, :5], padding=padding[:1, :5])  # no padding
+    torch.testing.assert_close(alone, out[:1], atol=1e-5, rtol=1e-5)  # each cell keeps its place whatever the length
     assert prior_sample(prior, clip, ["a small red circle"] * 2, steps=2, seed=0).shape == (2, clip.map_dim)
 
 
