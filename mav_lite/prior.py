@@ -85,19 +85,19 @@ class DiffusionPrior(nn.Module):
             only_first = torch.arange(length, device=padding.device) > 0  # the null text: one token
             padding = torch.where(drop[:, None], only_first, padding)
         time = self.time_in(timestep_embedding(t, self.config["width"]))[:, None]
-        if self.query is None:  # a map: one token per cell in, the same cells out
+        if self.config["map_channels"]:  # a map: one token per cell in, the same cells out
             noised = self.noised_in(rearrange(z, "b (c n) -> b n c", n=CELLS))
         else:
             noised = torch.cat([self.noised_in(z)[:, None], self.query.expand(b, 1, -1)], dim=1)
         seq = torch.cat([text_tokens, text, time, noised], dim=1)
-        if self.query is None:  # the cells are told apart by position alone: theirs must not move with the prompt
+        if self.config["map_channels"]:  # the cells are told apart by position alone: theirs must not move with the prompt
             slots = torch.cat([torch.arange(length), self.config["context"] + torch.arange(2 + CELLS)])
             seq = seq + self.position[slots.to(seq.device)]
         else:
             seq = seq + self.position[: seq.shape[1]]
         keep = torch.zeros(b, seq.shape[1] - length, dtype=torch.bool, device=padding.device)
         h = self.transformer(seq, src_key_padding_mask=torch.cat([padding, keep], dim=1))
-        if self.query is None:
+        if self.config["map_channels"]:
             return rearrange(self.out(h[:, -CELLS:]), "b n c -> b (c n)")
         return self.out(h[:, -1])  # the query's output
 
