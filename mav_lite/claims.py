@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from . import decoder as decoder_lib
 from . import video_decoder as video_lib
@@ -168,24 +169,27 @@ def interpolation(pipe, oracle, n: int = 8, skips=(2, 4, 6), steps: int | None =
 
 
 def _spread(embeddings: torch.Tensor) -> float:
-    """Mean pairwise 1 - cosine of unit vectors (0: all the same)."""
+    """Mean pairwise 1 - cosine (0: all the same)."""
     k = len(embeddings)
-    sims = embeddings @ embeddings.T
+    unit = F.normalize(embeddings, dim=-1)
+    sims = unit @ unit.T
     return (1 - (sims.sum() - sims.diagonal().sum()) / (k * (k - 1))).item()
 
 
 @torch.no_grad()
 def prior(pipe, regression, n: int = 32, prompts: int = 4, samples: int = 8, steps: int | None = None) -> dict:
     """(e) The diffusion prior vs the regression baseline, each followed by the same decoder D:
-    cosine of y_e to the true image's C_y embedding and CLIPSIM-lite of the decoded images (n one-object
-    prompts from unseen scenes), and diversity: the spread of `samples` draws for each of `prompts`
-    prompts, of the embeddings and of the decoded images' C_y embeddings."""
+    cosine of the image embedding (y_e or C_y's map, what D reads) to the true image's and CLIPSIM-lite
+    of the decoded images (n one-object prompts from unseen scenes), and diversity: the spread of
+    `samples` draws for each of `prompts` prompts, of the embeddings and of the decoded images' y_e."""
     clip, d = pipe.clip, pipe.preset.decoder
-    if pipe.decoder.config["cond_grid"]:
-        raise ValueError("claim (e) compares priors of y_e: the regression baseline has no map option, "
-                         "so it needs a chain conditioned on y_e, not on C_y's map")
+    if regression.out_dim != pipe.decoder.config["cond_dim"]:
+        option = " --option embedding=map" if pipe.decoder.config["cond_grid"] else ""
+        raise ValueError(f"the regression baseline draws {regression.out_dim}-d image embeddings but the decoder "
+                         f"expects {pipe.decoder.config['cond_dim']}-d: train one for it with "
+                         f"`mav-lite train prior_regression{option}`")
     images, captions = eval_scenes(n, pipe.image_size)["one object"]
-    truth = clip.encode_image(images)
+    truth = decoder_lib.image_embedding(clip, images, pipe.decoder)
 
     def embed(which, texts, seed):
         if which == "diffusion prior":
@@ -200,7 +204,7 @@ def prior(pipe, regression, n: int = 32, prompts: int = 4, samples: int = 8, ste
     numbers = {"clipsim real": clipsim_lite(clip, images, captions)}
     for which in ("diffusion prior", "regression"):
         y_e = embed(which, captions, 0)
-        numbers[f"cosine to truth, {which}"] = (y_e * truth).sum(1).mean().item()
+        numbers[f"cosine to truth, {which}"] = F.cosine_similarity(y_e, truth, dim=1).mean().item()
         numbers[f"clipsim, {which}"] = clipsim_lite(clip, decode(y_e, 0), captions)
         spread, image_spread = [], []
         for i in range(prompts):

@@ -12,8 +12,8 @@ Classifier-free guidance drops the text (tokens and x_e) for 10% of training sam
 map-conditioned decoder (option `embedding="map"`) P predicts C_y's 4x4 map instead of y_e: the
 noised map enters as 16 tokens, one per cell, and each cell's output is that cell's clean features.
 
-Beside it, `RegressionPrior` is the deterministic baseline: an MLP x_e -> y_e trained with a
-cosine loss. It lands on the average of the images a caption fits, and gives one answer per
+Beside it, `RegressionPrior` is the deterministic baseline: an MLP x_e -> y_e (or the map) trained
+with a cosine loss. It lands on the average of the images a caption fits, and gives one answer per
 prompt; notebook 04 compares the two.
 
 Both train on frozen CLIP-lite embeddings (option `clip`: a run folder, default the reference
@@ -103,16 +103,19 @@ class DiffusionPrior(nn.Module):
 
 
 class RegressionPrior(nn.Module):
-    """The deterministic baseline: an MLP x_e -> y_e (unit norm; y_e only, no map option)."""
+    """The deterministic baseline: an MLP x_e -> the image embedding: y_e (unit norm), or with
+    map_channels > 0 C_y's 4x4 map (standardized per image, as `CLIPLite.encode_image(as_map=True)`)."""
 
-    def __init__(self, embed_dim: int, width: int):
+    def __init__(self, embed_dim: int, width: int, map_channels: int = 0):
         super().__init__()
-        self.config = dict(embed_dim=embed_dim, width=width)
+        self.config = dict(embed_dim=embed_dim, width=width, map_channels=map_channels)
+        self.out_dim = map_channels * CELLS if map_channels else embed_dim
         self.net = nn.Sequential(nn.Linear(embed_dim, 4 * width), nn.SiLU(), nn.Linear(4 * width, 4 * width),
-                                 nn.SiLU(), nn.Linear(4 * width, embed_dim))
+                                 nn.SiLU(), nn.Linear(4 * width, self.out_dim))
 
     def forward(self, x_e: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.net(x_e), dim=-1)
+        y = self.net(x_e)
+        return F.layer_norm(y, y.shape[-1:]) if self.config["map_channels"] else F.normalize(y, dim=-1)
 
 
 @torch.no_grad()
@@ -165,16 +168,20 @@ def diffusion_loss(model, batch, generator: torch.Generator, options: dict) -> t
 
 
 def regression_loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
-    """1 - cosine between the predicted and the true image embedding."""
-    _, _, x_e, y_e = embeddings(batch, options, generator.device)
-    return 1 - (model(x_e).float() * y_e.float()).sum(dim=1).mean()
+    """1 - cosine between the predicted and the true image embedding (y_e or C_y's map)."""
+    _, _, x_e, y_e = embeddings(batch, options, generator.device, as_map=bool(model.config["map_channels"]))
+    return 1 - F.cosine_similarity(model(x_e).float(), y_e.float(), dim=1).mean()
+
+
+def map_channels(options: dict) -> int:
+    """The channels of C_y's map a prior predicts for option `embedding="map"`, 0 for y_e."""
+    return frozen_clip(options["clip"]).map_dim // CELLS if map_embedding(options) else 0
 
 
 def build_diffusion(preset: Preset, options: dict) -> DiffusionPrior:
     clip, p = frozen_clip(options["clip"]), preset.prior
     c = clip.config
-    map_channels = clip.map_dim // CELLS if map_embedding(options) else 0
-    return DiffusionPrior(c["embed_dim"], c["width"], c["context"], p.width, p.layers, p.heads, map_channels)
+    return DiffusionPrior(c["embed_dim"], c["width"], c["context"], p.width, p.layers, p.heads, map_channels(options))
 
 
 register_stage(Stage(
@@ -191,12 +198,13 @@ register_stage(Stage(
 
 register_stage(Stage(
     name="prior_regression",
-    description="the regression baseline of P: an MLP x_e -> y_e (notebook 04)",
+    description="the regression baseline of P: an MLP x_e -> y_e or C_y's map (notebook 04)",
     sizes=lambda p: p.prior,
-    build=lambda preset, options: RegressionPrior(frozen_clip(options["clip"]).config["embed_dim"], preset.prior.width),
+    build=lambda preset, options: RegressionPrior(frozen_clip(options["clip"]).config["embed_dim"], preset.prior.width,
+                                                  map_channels(options)),
     stream=stream,
     loss=regression_loss,
     sample=None,
     rebuild=lambda config: RegressionPrior(**config),
-    options={"clip": None},
+    options={"clip": None, "embedding": "vector"},
 ))

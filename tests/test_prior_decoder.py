@@ -128,6 +128,26 @@ def test_a_map_conditioned_chain_draws_and_a_mismatched_prior_is_a_clear_error(t
         train("decoder", "ci", tmp_path / "bad", steps=1, options={"embedding": "grid"}, **QUIET)
 
 
+def test_claim_e_compares_map_priors_and_a_vector_baseline_is_a_clear_error(tmp_path):
+    from mav_lite.checkpoints import load_pretrained
+    from mav_lite.claims import prior as claim_prior
+
+    options = {"embedding": "map"}
+    train("prior", "ci", tmp_path / "prior", steps=2, lr=1e-3, warmup=1, options=options, **QUIET)
+    train("decoder", "ci", tmp_path / "decoder", steps=2, lr=1e-3, warmup=1, options=options, **QUIET)
+    baseline = train("prior_regression", "ci", tmp_path / "reg", steps=2, lr=1e-3, warmup=1, options=options,
+                     **QUIET).model.eval()
+    pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", tmp_path / "prior", tmp_path / "decoder")
+    maps = baseline(pipe.clip.encode_text(["a small red circle", "a big blue star"]))
+    assert maps.shape == (2, pipe.clip.map_dim)
+    torch.testing.assert_close(maps.mean(dim=1), torch.zeros(2), atol=1e-5, rtol=0)  # standardized, as C_y's map
+    result = claim_prior(pipe, baseline, n=2, prompts=1, samples=2, steps=2)
+    assert -1 <= result["numbers"]["cosine to truth, regression"] <= 1
+    assert result["numbers"]["embedding spread, regression"] == pytest.approx(0, abs=1e-5)  # one answer per prompt
+    with pytest.raises(ValueError, match="train one for it with `mav-lite train prior_regression --option embedding=map`"):
+        claim_prior(pipe, load_pretrained("prior_regression")[0], n=2)
+
+
 @pytest.mark.parametrize("prompt, message", [("a crimsom circle", "did you mean 'crimson'"), ("", "empty prompt"),
                                              ([], "no prompts")])
 def test_text_to_image_rejects_bad_prompts(tiny_pipeline, prompt, message):
@@ -135,8 +155,10 @@ def test_text_to_image_rejects_bad_prompts(tiny_pipeline, prompt, message):
         tiny_pipeline.text_to_image(prompt, progress=False)
 
 
-def test_regression_prior_loss_falls(tmp_path):
-    run = train("prior_regression", "ci", tmp_path / "reg", steps=60, lr=3e-3, warmup=5, **QUIET)
+@pytest.mark.parametrize("embedding", ["vector", "map"])
+def test_regression_prior_loss_falls(tmp_path, embedding):
+    run = train("prior_regression", "ci", tmp_path / "reg", steps=60, lr=3e-3, warmup=5,
+                options={"embedding": embedding}, **QUIET)
     losses = run.history["loss"]
     assert sum(losses[-10:]) / 10 < 0.7 * sum(losses[:5]) / 5
 
