@@ -42,6 +42,11 @@ CELLS = GRID ** 2  # the cells of C_y's map
 SCHEDULE = "cosine"
 
 
+def as_embedding(z: torch.Tensor, as_map: bool) -> torch.Tensor:
+    """A prediction made an image embedding as C_y gives it: y_e unit norm, a map standardized."""
+    return F.layer_norm(z, z.shape[-1:]) if as_map else F.normalize(z, dim=-1)
+
+
 class DiffusionPrior(nn.Module):
     """A transformer over (tokens, x_e, t, z_t, query) -> the clean image embedding (scaled, see `scale`);
 
@@ -114,8 +119,7 @@ class RegressionPrior(nn.Module):
                                  nn.SiLU(), nn.Linear(4 * width, self.out_dim))
 
     def forward(self, x_e: torch.Tensor) -> torch.Tensor:
-        y = self.net(x_e)
-        return F.layer_norm(y, y.shape[-1:]) if self.config["map_channels"] else F.normalize(y, dim=-1)
+        return as_embedding(self.net(x_e), bool(self.config["map_channels"]))
 
 
 @torch.no_grad()
@@ -131,7 +135,7 @@ def sample(prior: DiffusionPrior, clip: CLIPLite, prompts, guidance: float = 2.0
     z = diffusion.sample(model_fn, (len(x_e), prior.out_dim), diffusion.schedule_for(SCHEDULE, timesteps),
                          steps=steps, prediction="x0", generator=generator,
                          seed=None if generator is not None else seed, clip=None, device=device, progress=progress)
-    return F.layer_norm(z, z.shape[-1:]) if prior.config["map_channels"] else F.normalize(z, dim=-1)
+    return as_embedding(z, bool(prior.config["map_channels"]))
 
 
 # ---- the stages ------------------------------------------------------------------------------
