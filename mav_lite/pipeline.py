@@ -18,7 +18,8 @@ embedding, new noise) and upsample_frames. Images may be paths, PIL images, nump
 tensors of any size and mode (images.py). Step counts and guidance scales default to the preset
 the stages were trained with. precision="auto" samples in bf16 autocast where the hardware computes
 in it natively (a GPU, a CPU with bf16 instructions: 1.7x faster on one) and in fp32 elsewhere (on an
-AVX2-only CPU bf16 was ~35x slower); "fp32" or "bf16" force one.
+AVX2-only CPU bf16 was ~35x slower); "fp32" or "bf16" force one. compile=True (CUDA only) compiles
+every denoiser for CUDA graphs: at these sizes a GPU mostly waits on Python and kernel launches.
 """
 
 from __future__ import annotations
@@ -81,6 +82,21 @@ class VideoOutput:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+COMPILED = ("prior", "decoder", "video_decoder", "interpolation", "sr_low", "sr_high")  # what compile=True compiles
+
+
+def compile_for_cuda_graphs(model: torch.nn.Module) -> None:
+    """Compile `model`'s forward in place with torch.compile's mode "reduce-overhead" (CUDA graphs:
+    a recorded graph replays every kernel in one launch, with no Python in between). A graph's
+    output lives in memory that its next replay overwrites, so each call marks a new step and
+    returns a copy. The first call of each input shape compiles (about a minute)."""
+    compiled = torch.compile(model.forward, mode="reduce-overhead")
+
+    def forward(*args, **kwargs):
+        torch.compiler.cudagraph_mark_step_begin()
+        return compiled(*args, **kwargs).clone()
+
+    model.forward = forward
 
 
 def _check_precision(precision: str) -> None:
@@ -106,7 +122,7 @@ class MakeAVideoLite:
                  decoder_options: dict | None = None, video_decoder=None, video_options: dict | None = None,
                  interpolation=None, interpolation_options: dict | None = None, sr_low=None,
                  sr_low_options: dict | None = None, sr_high=None, sr_high_options: dict | None = None,
-                 precision: str = "auto"):
+                 precision: str = "auto", compile: bool = False):
         _check_precision(precision)
         self.precision = precision  # "auto": bf16 where the hardware computes in it natively, else fp32
         self.clip, self.prior, self.decoder = clip.eval(), prior.eval(), decoder.eval()
@@ -131,11 +147,18 @@ class MakeAVideoLite:
             if name != "upF" and prior.out_dim != model.config["cond_dim"]:  # upF reads frames, not P
                 raise ValueError(f"the prior draws {prior.out_dim}-d image embeddings but {name} expects "
                                  f"{model.config['cond_dim']}-d ones: they were not trained together")
+        if compile:
+            if self.device.type != "cuda":
+                raise ValueError(f"compile=True needs a CUDA GPU (it compiles for CUDA graphs), not {self.device}: "
+                                 "on CPU torch.compile took ~90 s and gained nothing")
+            for name in COMPILED:
+                if getattr(self, name) is not None:
+                    compile_for_cuda_graphs(getattr(self, name))
 
     @classmethod
     def from_folders(cls, clip: Path, prior: Path, decoder: Path, device=None, video_decoder: Path | None = None,
                      interpolation: Path | None = None, sr_low: Path | None = None,
-                     sr_high: Path | None = None, precision: str = "auto") -> MakeAVideoLite:
+                     sr_high: Path | None = None, precision: str = "auto", compile: bool = False) -> MakeAVideoLite:
         """A pipeline from checkpoint folders (run folders of `mav-lite train`, or reference ones)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         clip_model, _ = load_model(clip, "clip", device)
@@ -154,15 +177,17 @@ class MakeAVideoLite:
                                       f"{decoder_card['preset']!r}: every stage must share the preset's sizes")
             stages |= {stage: model, options_name: card["identity"]["options"]}
         return cls(clip_model, prior_model, decoder_model, decoder_card["preset"], prior_card["identity"]["options"],
-                   decoder_card["identity"]["options"], **stages, precision=precision)
+                   decoder_card["identity"]["options"], **stages, precision=precision, compile=compile)
 
     @classmethod
-    def from_pretrained(cls, root: Path | None = None, device=None, precision: str = "auto") -> MakeAVideoLite:
+    def from_pretrained(cls, root: Path | None = None, device=None, precision: str = "auto",
+                        compile: bool = False) -> MakeAVideoLite:
         """The reference weights in data/checkpoints (or another folder holding clip/, prior/, decoder/
         and, for video, any of video_decoder/, interpolation/, sr_low/ and sr_high/)."""
         root = Path(root or REFERENCE_DIR)
         found = {stage: root / stage for stage, _ in VIDEO_STAGES.values() if (root / stage).is_dir()}
-        return cls.from_folders(root / "clip", root / "prior", root / "decoder", device, **found, precision=precision)
+        return cls.from_folders(root / "clip", root / "prior", root / "decoder", device, **found, precision=precision,
+                                compile=compile)
 
     @property
     def device(self) -> torch.device:
@@ -244,22 +269,22 @@ class MakeAVideoLite:
         frames = int(w.frames if frames is None else frames)
         generator = self._generator(seed)
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        start = time.perf_counter()
+        start = self._clock()
         y_e = self.image_embeddings(prompts, generator, prior_steps, prior_guidance, progress, strict)
-        seconds = {"P": time.perf_counter() - start}
-        start = time.perf_counter()
+        seconds = {"P": self._clock() - start}
+        start = self._clock()
         videos = video_lib.sample(self.video_decoder, y_e, frames, self.image_size, fps,
                                   guidance=v.guidance if guidance is None else guidance,
                                   steps=steps or v.sample_steps, generator=generator,
                                   prediction=self.video_options["prediction"],
                                   timesteps=self.video_options["timesteps"], progress=progress)
-        seconds["D^t"] = time.perf_counter() - start
+        seconds["D^t"] = self._clock() - start
         stages = {"D^t": videos}
         if STAGE_ORDER.index(last) >= STAGE_ORDER.index("upF"):
-            start = time.perf_counter()
+            start = self._clock()
             skip = self.preset.interpolation.frame_skip if skip is None else int(skip)
             stages["upF"] = self._upsample(videos, skip, fps, generator, progress, upf_steps, upf_guidance)
-            seconds["upF"] = time.perf_counter() - start
+            seconds["upF"] = self._clock() - start
             fps *= skip
         self._super_resolve(stages, seconds, last, fps, generator, sr_steps, sr_aug, progress)
         return VideoOutput(stages[last], stages, prompts, seed if isinstance(seed, int) else None, fps, seconds)
@@ -274,12 +299,12 @@ class MakeAVideoLite:
                                              {"chunk": sr_lib.SR_H_CHUNK})):
             if STAGE_ORDER.index(last) < STAGE_ORDER.index(name):
                 break
-            start = time.perf_counter()
+            start = self._clock()
             stages[name] = sr_lib.sample(self._model(name), list(stages.values())[-1], sizes.size_out, aug=aug,
                                          steps=steps or sizes.sample_steps, generator=generator,
                                          prediction=options["prediction"], timesteps=options["timesteps"],
                                          progress=progress, **extra)
-            seconds[name] = time.perf_counter() - start
+            seconds[name] = self._clock() - start
 
     # upF's modes
 
@@ -341,10 +366,10 @@ class MakeAVideoLite:
         video = self._video(video)
         skip = self.preset.interpolation.frame_skip if skip is None else int(skip)
         fps = self._fps(fps)
-        start = time.perf_counter()
+        start = self._clock()
         out = self._upsample(video[None].to(self.device), skip, fps, self._generator(seed), progress, steps, guidance)
         return VideoOutput(out, {"upF": out}, ["upsampled"], seed if isinstance(seed, int) else None, fps * skip,
-                           {"upF": time.perf_counter() - start})
+                           {"upF": self._clock() - start})
 
     def _upsample(self, videos, skip: int, fps: float, generator, progress: bool, steps: int | None = None,
                   guidance: float | None = None) -> torch.Tensor:
@@ -377,14 +402,14 @@ class MakeAVideoLite:
             canvas[0, :, f], known[0, f] = given_frames[k], True
         if y_e is None:
             y_e = upf_lib.conditioning_embedding(self.clip, canvas, known, upf)
-        start, generator = time.perf_counter(), self._generator(seed)
+        start, generator = self._clock(), self._generator(seed)
         out = upf_lib.sample(upf, y_e, canvas, known, fps, s.guidance if guidance is None else guidance,
                              steps or s.sample_steps, generator=generator,
                              prediction=self.interpolation_options["prediction"],
                              timesteps=self.interpolation_options["timesteps"], progress=progress,
                              clean_given=self.interpolation_options["clean_given"])
         stages = {"upF": upf_lib.keep_known(out, canvas, known)}
-        seconds = {"upF": time.perf_counter() - start}
+        seconds = {"upF": self._clock() - start}
         self._super_resolve(stages, seconds, last, fps, generator, sr_steps, sr_aug, progress)
         return VideoOutput(stages[last], stages, [mode], seed if isinstance(seed, int) else None, fps, seconds)
 
@@ -431,6 +456,12 @@ class MakeAVideoLite:
         for name in stages[:stages.index(stop_after) + 1]:
             self._model(name)
         return stop_after
+
+    def _clock(self) -> float:
+        """time.perf_counter() once the device has finished its work (a GPU runs ahead of Python)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def _fps(self, fps) -> float:
         fps = float(self.preset.world.fps if fps is None else fps)

@@ -276,3 +276,12 @@ def test_precision_follows_the_hardware_and_can_be_forced(pipe):
             pipe.text_to_image("a red circle", progress=False)
     finally:
         pipe.precision = "auto"
+
+
+def test_compile_needs_a_gpu(chain):
+    from mav_lite import MakeAVideoLite
+
+    root, _ = chain
+    with pytest.raises(ValueError, match="compile=True needs a CUDA GPU .*, not cpu"):
+        MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", root / "prior", root / "decoder", device="cpu",
+                                    compile=True)
