@@ -34,6 +34,10 @@ def fastest(pipe: MakeAVideoLite, prompts: list[str], repeat: int):
     return best.seconds | {"total": sum(best.seconds.values())}, best
 
 
+def print_row(name: str, seconds: dict[str, float]) -> None:
+    print(f"| {name} | " + " | ".join(f"{value:.1f}" for value in seconds.values()) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=1, help="clips drawn at once")
@@ -47,20 +51,17 @@ def main() -> None:
         print("bf16 skipped: this processor has no native bf16 (it would be far slower than fp32)")
     prompts = ["a large red circle"] * args.prompts
     warm_up(pipe, prompts)
-    rows = {}
     for name in precisions:
         pipe.precision = name
-        rows[name], best = fastest(pipe, prompts, args.repeat)
+        seconds, best = fastest(pipe, prompts, args.repeat)
+        if name == "fp32":
+            print(f"\n{len(prompts)} clip(s), final {tuple(best.videos.shape[2:])} (frames, H, W); seconds:\n")
+            print("| precision | " + " | ".join(seconds) + " |\n| --- |" + " --- |" * len(seconds))
+        print_row(name, seconds)
     if args.compile:
         pipe = MakeAVideoLite.from_pretrained(precision=precisions[-1], compile=True)
-        print(f"compiling: the first call took {warm_up(pipe, prompts):.0f} s")
-        rows[f"{precisions[-1]}, compiled"], best = fastest(pipe, prompts, args.repeat)
-    stages = list(rows["fp32"])
-    print(f"\n{len(prompts)} clip(s), final {tuple(best.videos.shape[2:])} (frames, H, W); seconds:\n")
-    print("| precision | " + " | ".join(stages) + " |")
-    print("| --- |" + " --- |" * len(stages))
-    for name, seconds in rows.items():
-        print(f"| {name} | " + " | ".join(f"{seconds[s]:.1f}" for s in stages) + " |")
+        compiling = warm_up(pipe, prompts)
+        print_row(f"{precisions[-1]}, compiled (compiling: {compiling:.0f} s)", fastest(pipe, prompts, args.repeat)[0])
     print(f"\npeak memory {peak_memory_mb():.0f} MB")
 
 
