@@ -1,6 +1,7 @@
 """upF against a linear blend and the nearest frame on held-out clips, and the time to upsample one base clip.
 
     python benchmarks/interpolation.py [--n 32] [--skips 2 4 6] [--steps 25] [--guidance 2]
+                                     [--weights runs/map-chain]
 
 For each skip k, every k-th frame of a true clip is given and the frames between are hidden; the
 table compares the three ways of filling them (PSNR, SSIM, PSNR on the moving objects' pixels, and
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 
 from mav_lite import MakeAVideoLite
-from mav_lite.checkpoints import load_pretrained
+from mav_lite.checkpoints import REFERENCE_DIR, load_pretrained
 from mav_lite.data import ShapesWorld
 from mav_lite.evaluation import EVAL_SEED, interpolation_report
 from mav_lite.system import describe_machine
@@ -27,9 +29,11 @@ def main() -> None:
     parser.add_argument("--skips", type=int, nargs="+", default=[2, 4, 6])
     parser.add_argument("--steps", type=int, help="upF's DDIM steps (default: the preset's)")
     parser.add_argument("--guidance", type=float, help="upF's guidance scale (default: the preset's)")
+    parser.add_argument("--weights", type=Path, default=REFERENCE_DIR,
+                        help="a folder laid out like data/checkpoints (default: the reference weights)")
     args = parser.parse_args()
     print(describe_machine())
-    pipe = MakeAVideoLite.from_pretrained()
+    pipe = MakeAVideoLite.from_pretrained(args.weights)
     oracle, _ = load_pretrained("oracle")
     start = time.perf_counter()
     report = interpolation_report(pipe, oracle, n=args.n, skips=args.skips, steps=args.steps, guidance=args.guidance)
@@ -45,7 +49,7 @@ def main() -> None:
                   f"{m['same_objects']:.1%} |")
     print("\nupF's own redraw of the given frames (pasted back in the output), PSNR: " +
           ", ".join(f"skip {k}: {report[f'skip {k}']['upF']['given_psnr']:.1f} dB" for k in args.skips))
-    w = pipe.preset.world
+    w, s = pipe.preset.world, pipe.preset.interpolation
     base, _ = ShapesWorld(size=w.image_size, seed=EVAL_SEED).video(0, w.frames, w.fps)
     start = time.perf_counter()
     out = pipe.upsample_frames(base, fps=w.fps, progress=False)

@@ -1,6 +1,6 @@
 """Base text-to-video (C_x -> P -> D^t) with the reference weights: quality judged frame by frame, and speed.
 
-    python benchmarks/text_to_video.py [--n 32] [--steps 25] [--prior-steps 25]
+    python benchmarks/text_to_video.py [--n 32] [--steps 25] [--prior-steps 25] [--weights runs/map-chain]
 
 Prints, for n prompts with one object and n with two (training compositions), what the attribute
 oracle reads in every frame against issue 5's goals (the same figures for real clips beside
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 
 from mav_lite import MakeAVideoLite
-from mav_lite.checkpoints import load_pretrained
+from mav_lite.checkpoints import REFERENCE_DIR, load_pretrained
 from mav_lite.evaluation import VIDEO_GOALS, text_to_video_report
 from mav_lite.system import describe_machine
 
@@ -25,9 +26,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=32, help="prompts per group")
     parser.add_argument("--steps", type=int, default=None, help="D^t's DDIM steps (default: the preset's)")
     parser.add_argument("--prior-steps", type=int, default=None, help="prior DDIM steps (default: the preset's)")
+    parser.add_argument("--weights", type=Path, default=REFERENCE_DIR,
+                        help="a folder laid out like data/checkpoints (default: the reference weights)")
     args = parser.parse_args()
     print(describe_machine())
-    pipe = MakeAVideoLite.from_pretrained()
+    pipe = MakeAVideoLite.from_pretrained(args.weights)
     oracle, _ = load_pretrained("oracle")
     video_oracle, _ = load_pretrained("video_oracle")
     sampling = {"steps": args.steps, "prior_steps": args.prior_steps}
