@@ -1,4 +1,4 @@
-"""Base text-to-video (C_x -> P -> D^t) with the reference weights: quality judged frame by frame, and speed.
+"""Base text-to-video (C_x -> P -> D^t), reference weights or --weights: quality judged frame by frame, and speed.
 
     python benchmarks/text_to_video.py [--n 32] [--steps 25] [--prior-steps 25] [--weights runs/map-chain]
 

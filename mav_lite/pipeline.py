@@ -40,7 +40,7 @@ from . import video_decoder as video_lib
 from .checkpoints import REFERENCE_DIR, CheckpointError, load_model
 from .config import get_preset
 from .images import as_image
-from .system import native_bf16
+from .system import native_bf16, synchronize
 
 STAGE_ORDER = ("D^t", "upF", "SR_l^t", "SR_h")  # text_to_video's stages, in order: stop_after picks the last
 # the checkpoint stage behind each, and the keyword its training options go by
@@ -458,9 +458,8 @@ class MakeAVideoLite:
         return stop_after
 
     def _clock(self) -> float:
-        """time.perf_counter() once the device has finished its work (a GPU runs ahead of Python)."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        """time.perf_counter() once the device has finished its work."""
+        synchronize(self.device)
         return time.perf_counter()
 
     def _fps(self, fps) -> float:

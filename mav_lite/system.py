@@ -23,19 +23,21 @@ def cpu_has_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait until `device` has finished the work queued on it (a GPU runs ahead of Python; a CPU does not)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_ms(fn, device: torch.device, repeats: int) -> float:
     """Median milliseconds of fn() after two warm-up calls (waiting for the GPU, if any, each time)."""
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     fn(), fn()
     times = []
     for _ in range(repeats):
-        sync()
+        synchronize(device)
         start = time.perf_counter()
         fn()
-        sync()
+        synchronize(device)
         times.append((time.perf_counter() - start) * 1000)
     return sorted(times)[len(times) // 2]
 
