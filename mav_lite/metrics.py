@@ -98,15 +98,19 @@ def prompt_hits(reading: dict, prompt: str) -> dict[str, bool]:
     """Which of the prompt's requests the oracle's reading of one image fulfils.
 
     One object: "color", "shape", "color+shape", and "position", "size" when the prompt names them.
-    Two objects: "binding" (two objects, and the set of (colour, shape) pairs is the prompt's).
+    Two objects: "binding" (two objects, and the set of (colour, shape) pairs is the prompt's), and
+    what binding needs, each on its own: "colors" and "shapes" (two objects, with the prompt's two
+    colours, or its two shapes, whichever object has which).
     Both: "count" (as many objects as the prompt names).
     """
     wanted = parse_caption(prompt)["objects"]
     count = {"count": reading["count"] == len(wanted)}
     if len(wanted) == 2:
+        two, seen = reading["count"] == 2, reading["objects"]
+        same = {key: two and sorted(o[key] for o in seen) == sorted(o[key] for o in wanted) for key in ("color", "shape")}
         pairs = {(o["color"], o["shape"]) for o in wanted}
-        return {"binding": reading["count"] == 2 and {(o["color"], o["shape"]) for o in reading["objects"]} == pairs,
-                **count}
+        return {"binding": two and {(o["color"], o["shape"]) for o in seen} == pairs,
+                "colors": same["color"], "shapes": same["shape"], **count}
     if len(wanted) != 1:
         raise ValueError(f"a prompt must name one or two objects to be judged, got {len(wanted)}: {prompt!r}")
     w, seen = wanted[0], reading["objects"][0]

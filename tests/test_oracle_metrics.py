@@ -43,7 +43,14 @@ def test_prompt_hits_and_bad_prompts():
     assert prompt_hits(reading, "a big red circle") == {"color": True, "shape": False, "color+shape": False,
                                                          "count": True, "size": False}
     two = {"count": 1, "objects": reading["objects"]}
-    assert prompt_hits(two, "a red star and a blue circle") == {"binding": False, "count": False}
+    assert prompt_hits(two, "a red star and a blue circle") == {"binding": False, "colors": False, "shapes": False,
+                                                               "count": False}
+    swapped = {"count": 2, "objects": [{"color": "blue", "shape": "star"}, {"color": "red", "shape": "circle"}]}
+    assert prompt_hits(swapped, "a red star and a blue circle") == {"binding": False, "colors": True, "shapes": True,
+                                                                   "count": True}
+    assert prompt_hits(swapped, "a blue star and a red circle")["binding"]
+    assert prompt_hits(swapped, "a blue star and a red star") == {"binding": False, "colors": True, "shapes": False,
+                                                                 "count": True}
     with pytest.raises(ValueError, match="one or two objects"):
         prompt_hits(reading, "a gray background")
 
