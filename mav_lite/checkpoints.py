@@ -94,12 +94,10 @@ def load_card(folder: Path, stage: str | None = None) -> dict:
     return card
 
 
-def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path, fresh: tuple[str, ...] = ()) -> None:
-    """Copy tensors into a module, refusing missing, unexpected or wrongly shaped tensors; parameters
-    named in `fresh` may be missing (they keep their initial values)."""
+def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
+    """Copy tensors into a module, refusing missing, unexpected or wrongly shaped tensors."""
     own = module.state_dict()
-    missing = sorted(own.keys() - tensors.keys() - set(fresh))
-    unexpected = sorted(tensors.keys() - own.keys())
+    missing, unexpected = sorted(own.keys() - tensors.keys()), sorted(tensors.keys() - own.keys())
     if missing or unexpected:
         raise CheckpointError(f"{source}: does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
                               + (" (and more)" if len(missing) > 5 or len(unexpected) > 5 else ""))
@@ -107,7 +105,7 @@ def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path,
         if value.shape != own[name].shape:
             raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(value.shape)}, "
                                   f"the model expects {tuple(own[name].shape)}")
-    module.load_state_dict(tensors, strict=not fresh)
+    module.load_state_dict(tensors)
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:

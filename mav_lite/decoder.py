@@ -15,9 +15,7 @@ plain MSE), which learned colours about 3x faster here.
 
 Option `embedding="map"`: D is conditioned on C_y's 4x4 map before its projection to y_e (1,536
 numbers for the reference CLIP-lite, `CLIPLite.encode_image(as_map=True)`): FiLM reads the whole map
-and the bottleneck map is made cell by cell (`UNet(cond_grid=4)`); option `map_every_level=true`
-also adds the map, cell by cell, at each level on the way up (`UNet(grid_every_level=True)`; it can
-fine-tune a D without it: `--init` leaves those layers at zero). y_e mixes the objects of a scene
+and the bottleneck map is made cell by cell (`UNet(cond_grid=4)`). y_e mixes the objects of a scene
 together; the map keeps each in its own cell (README, Text to image). The prior then predicts the map.
 
     mav-lite train decoder --preset cpu --lr 1e-3 --out runs/decoder
@@ -38,7 +36,7 @@ from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
 OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "prediction": "v", "timesteps": 1000,
-           "min_snr_gamma": 5.0, "map_every_level": False}
+           "min_snr_gamma": 5.0}
 EMBEDDINGS = ("vector", "map")  # y_e, or C_y's 4x4 map (`CLIPLite.encode_image(as_map=True)`)
 
 
@@ -76,7 +74,7 @@ def build(preset: Preset, options: dict) -> UNet:
     bottleneck = preset.world.image_size // 2 ** (len(d.channel_mults) - 1)
     return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks,
                 cond_dim=clip.map_dim if as_map else clip.config["embed_dim"], cond_map=bottleneck,
-                cond_grid=GRID if as_map else 0, grid_every_level=as_map and bool(options["map_every_level"]))
+                cond_grid=GRID if as_map else 0)
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:

@@ -271,8 +271,7 @@ class Trainer:
         if cfg.init is not None and not resumable:  # fine-tuning: start from another run's EMA weights
             weights = Path(cfg.init) / ckpt.WEIGHTS
             self.init_commands = _recipe(ckpt.load_card(cfg.init, cfg.stage))
-            fresh = model.fresh_parameter_names() if hasattr(model, "fresh_parameter_names") else ()
-            ckpt.load_into(model, ckpt.load_tensors(weights), weights, fresh=tuple(fresh))
+            ckpt.load_into(model, ckpt.load_tensors(weights), weights)
         elif resumable and (Path(cfg.out) / ckpt.CARD).is_file():  # the run's own card knows
             self.init_commands = ckpt.load_card(cfg.out).get("init_commands", [])
         ema = copy.deepcopy(model).requires_grad_(False).eval()

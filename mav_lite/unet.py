@@ -141,22 +141,18 @@ class UNet(nn.Module):
     the input (`concat=` in forward); fps_cond: also condition on frames per second (D^t, `fps=` in
     forward), through an MLP whose last layer starts at zero, so it changes nothing at first;
     cond_grid: the condition is itself a (C, g, g) map flattened channel-first (C_y's 4x4 map, g=4;
-    0: a plain vector), and reaches the bottleneck map cell by cell through one shared linear layer;
-    grid_every_level: a grid condition also enters each level on the way up, cell by cell through
-    one linear layer per level that starts at zero (so a network without it is this one at step 0),
-    which puts each object's colour where it is drawn instead of only at the 8x8 bottleneck.
+    0: a plain vector), and reaches the bottleneck map cell by cell through one shared linear layer.
     """
 
     def __init__(self, channels: int = 32, channel_mults: tuple[int, ...] = (1, 2, 2),
                  attention_levels: tuple[int, ...] = (2,), res_blocks: int = 2, cond_dim: int = 0,
                  cond_map: int = 0, extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3,
-                 heads: int = 4, fps_cond: bool = False, cond_grid: int = 0, grid_every_level: bool = False):
+                 heads: int = 4, fps_cond: bool = False, cond_grid: int = 0):
         super().__init__()
         self.config = dict(channels=channels, channel_mults=tuple(channel_mults),
                            attention_levels=tuple(attention_levels), res_blocks=res_blocks, cond_dim=cond_dim,
                            cond_map=cond_map, extra_channels=extra_channels, in_channels=in_channels,
-                           out_channels=out_channels, heads=heads, fps_cond=fps_cond, cond_grid=cond_grid,
-                           grid_every_level=bool(grid_every_level))
+                           out_channels=out_channels, heads=heads, fps_cond=fps_cond, cond_grid=cond_grid)
         if any(not 0 <= a < len(channel_mults) for a in attention_levels):
             raise ValueError(f"attention_levels {attention_levels} must be in 0..{len(channel_mults) - 1}")
         if cond_map and not cond_dim:
@@ -164,8 +160,6 @@ class UNet(nn.Module):
         if cond_grid and (not cond_map or cond_dim % cond_grid ** 2):
             raise ValueError(f"cond_grid needs cond_map > 0 and a cond_dim divisible by {cond_grid ** 2}, "
                              f"got cond_map={cond_map}, cond_dim={cond_dim}")
-        if grid_every_level and not cond_grid:
-            raise ValueError("grid_every_level needs a grid condition (cond_grid > 0)")
         emb_dim = 4 * channels
         self.time_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         if cond_dim:
@@ -192,11 +186,8 @@ class UNet(nn.Module):
                              else nn.Linear(cond_dim, c * cond_map * cond_map))
         self.mid1, self.mid_attn = ResBlock(c, c, emb_dim), SpatialAttention(c, heads)
         self.mid2 = ResBlock(c, c, emb_dim)
-        self.up, self.upsample, self.grid_up = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, w in reversed(list(enumerate(widths))):
-            if grid_every_level:
-                self.grid_up.append(nn.Linear(cond_dim // cond_grid ** 2, c))
-                nn.init.zeros_(self.grid_up[-1].weight), nn.init.zeros_(self.grid_up[-1].bias)
             ins = []
             for _ in range(res_blocks + 1):
                 ins.append(c + skips.pop())
@@ -220,18 +211,12 @@ class UNet(nn.Module):
             cond = torch.where(drop[:, None], self.null_cond.to(cond.dtype), cond)
         return F.layer_norm(cond, cond.shape[-1:])
 
-    def fresh_parameter_names(self) -> list[str]:
-        """Parameters that start at zero and may be missing from a checkpoint this network fine-tunes
-        (`train --init`): the per-level grid layers of grid_every_level."""
-        return [n for n, _ in self.named_parameters() if n.startswith("grid_up.")]
-
-    def spatial_condition(self, cond: torch.Tensor, like: torch.Tensor, layer: nn.Linear | None = None) -> torch.Tensor:
-        """The condition as a (B, C, h, w) map at like's size (each frame of a video gets the same),
-        through `layer` (a grid condition's per-level layer; default: the bottleneck's)."""
+    def spatial_condition(self, cond: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The condition as a (B, C, h, w) map at the bottleneck (each frame of a video gets the same)."""
         side, grid = self.config["cond_map"], self.config["cond_grid"]
         if grid:
             cells = rearrange(cond, "b (c h w) -> b h w c", h=grid, w=grid)
-            m = rearrange((layer or self.cond_map)(cells), "b h w c -> b c h w")
+            m = rearrange(self.cond_map(cells), "b h w c -> b c h w")
         else:
             m = self.cond_map(cond).view(len(cond), -1, side, side)
         if m.shape[-2:] != like.shape[-2:]:
@@ -278,9 +263,7 @@ class UNet(nn.Module):
         if self.config["cond_map"]:
             h = h + self.spatial_condition(cond, h)
         h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
-        for i, (level, up) in enumerate(zip(self.up, self.upsample)):
-            if self.config["grid_every_level"]:
-                h = h + self.spatial_condition(cond, h, self.grid_up[i])
+        for level, up in zip(self.up, self.upsample):
             for block, attn in zip(level.blocks, level.attns):
                 h = attn(block(torch.cat([h, skips.pop()], dim=1), emb))  # skip connection
             h = up(h)

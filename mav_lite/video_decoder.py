@@ -36,7 +36,7 @@ from .pseudo3d import VideoUNet, inflate, temporal_parameter_names
 from .train import Stage, register_stage
 
 OPTIONS = {**IMAGE_OPTIONS, "decoder": None, "start": "inflate", "train": "all", "curriculum": 0.5}
-INHERITED = ("clip", "embedding", "map_every_level", "prediction", "timesteps")  # D's options that D^t must share
+INHERITED = ("clip", "embedding", "prediction", "timesteps")  # D's options that D^t must share
 STARTS, TRAINS = ("inflate", "scratch"), ("all", "temporal")
 
 

@@ -3,7 +3,7 @@ import torch
 from einops import rearrange
 
 from mav_lite import MakeAVideoLite, diffusion
-from mav_lite.checkpoints import REFERENCE_DIR, CheckpointError
+from mav_lite.checkpoints import REFERENCE_DIR
 from mav_lite.decoder import sample as decode
 from mav_lite.clip import frozen_clip
 from mav_lite.prior import DiffusionPrior, RegressionPrior
@@ -126,22 +126,6 @@ def test_a_map_conditioned_chain_draws_and_a_mismatched_prior_is_a_clear_error(t
         MakeAVideoLite(pipe.clip, tiny_pipeline.prior, pipe.decoder)
     with pytest.raises(ValueError, match="embedding must be one of"):
         train("decoder", "ci", tmp_path / "bad", steps=1, options={"embedding": "grid"}, **QUIET)
-
-
-def test_a_map_d_fine_tunes_into_one_that_reads_the_map_at_every_level(tmp_path):
-    options = {"embedding": "map"}
-    first = train("decoder", "ci", tmp_path / "d", steps=2, lr=1e-3, warmup=1, options=options, **QUIET)
-    tuned = train("decoder", "ci", tmp_path / "levels", steps=1, lr=0.0, warmup=1, init=tmp_path / "d",
-                  options={**options, "map_every_level": True}, **QUIET)  # lr 0: where --init left it
-    assert tuned.model.config["grid_every_level"] and not first.model.config["grid_every_level"]
-    weights, start = tuned.model.state_dict(), first.ema.state_dict()
-    assert all(torch.equal(start[k], weights[k]) for k in start)
-    assert all(weights[k].abs().sum() == 0 for k in tuned.model.fresh_parameter_names())  # the new layers: zero
-    with pytest.raises(CheckpointError, match="unexpected \\['grid_up.0.bias'"):  # and cannot be dropped again
-        train("decoder", "ci", tmp_path / "back", steps=1, init=tmp_path / "levels", options=options, **QUIET)
-    with pytest.raises(ValueError, match="map_every_level=True \\(D\\^t: False\\)"):  # D^t reads it as its D does
-        train("video_decoder", "ci", tmp_path / "dt", steps=1,
-              options={"decoder": str(tmp_path / "levels"), "embedding": "map"}, **QUIET)
 
 
 def test_claim_e_compares_map_priors_and_a_vector_baseline_is_a_clear_error(tmp_path):

@@ -53,28 +53,6 @@ def test_a_grid_condition_reaches_the_bottleneck_cell_by_cell():
     assert model.cond_map.weight.shape == (16, 5)  # one linear layer shared by every cell
 
 
-def test_grid_every_level_starts_as_the_network_without_it_and_then_reaches_each_level_cell_by_cell():
-    torch.manual_seed(0)
-    config = dict(channels=8, channel_mults=(1, 2), attention_levels=(1,), res_blocks=1, cond_dim=5 * 16, cond_map=8,
-                  cond_grid=4)
-    plain, levels = UNet(**config).eval(), UNet(**config, grid_every_level=True).eval()
-    assert levels.load_state_dict(plain.state_dict(), strict=False).missing_keys == levels.fresh_parameter_names()
-    assert plain.fresh_parameter_names() == [] and len(levels.fresh_parameter_names()) == 4  # 2 levels up
-    x, t, cond = torch.randn(2, 3, 16, 16), torch.tensor([10, 900]), torch.randn(2, 80)
-    torch.testing.assert_close(levels(x, t, cond=cond), plain(x, t, cond=cond), atol=0, rtol=0)
-    with torch.no_grad():  # the full-resolution level's layer, trained: a change in one cell moves only its corner
-        levels.grid_up[-1].weight.normal_()
-    cells = torch.randn(1, 5, 4, 4)
-
-    def at_full_resolution(cells):
-        return levels.spatial_condition(levels.condition(1, cells.flatten(1), None), torch.zeros(1, 8, 16, 16),
-                                        levels.grid_up[-1])
-    base = at_full_resolution(cells)
-    cells[:, [0, 1], 0, 0] = cells[:, [1, 0], 0, 0]  # same mean and std: the normalization moves nothing else
-    change = (at_full_resolution(cells) - base).abs().sum(dim=(0, 1))  # (16, 16)
-    assert change[:2, :2].min() > 0.1 and change[8:, :].max() < 1e-6 and change[:, 8:].max() < 1e-6
-
-
 def test_the_map_is_resized_to_other_image_sizes():
     model = conditioned()
     assert model(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]), cond=torch.randn(2, 6)).shape == (2, 3, 32, 32)
@@ -93,8 +71,6 @@ def test_bad_inputs_raise_clear_errors():
         UNet(8, (1, 2), (1,), res_blocks=1, cond_map=4)
     with pytest.raises(ValueError, match="cond_grid needs"):
         UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=20, cond_map=4, cond_grid=4)
-    with pytest.raises(ValueError, match="grid_every_level needs a grid"):
-        UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=6, cond_map=4, grid_every_level=True)
     with pytest.raises(ValueError, match="attention_levels"):
         UNet(8, (1, 2), (2,), res_blocks=1)
     plain, model = UNet(8, (1, 2), (1,), res_blocks=1), conditioned()
