@@ -107,7 +107,8 @@ def prompt_hits(reading: dict, prompt: str) -> dict[str, bool]:
     count = {"count": reading["count"] == len(wanted)}
     if len(wanted) == 2:
         two, seen = reading["count"] == 2, reading["objects"]
-        same = {key: two and sorted(o[key] for o in seen) == sorted(o[key] for o in wanted) for key in ("color", "shape")}
+        same = {key: two and sorted(o[key] for o in seen) == sorted(o[key] for o in wanted)
+                for key in ("color", "shape")}
         pairs = {(o["color"], o["shape"]) for o in wanted}
         return {"binding": two and {(o["color"], o["shape"]) for o in seen} == pairs,
                 "colors": same["color"], "shapes": same["shape"], **count}
