@@ -7,8 +7,8 @@ Prints the oracle's own accuracy on real renders, then, for n prompts in each gr
 two objects, held-out compositions), what the oracle reads in the generated images against the
 issue's goals (two objects: also the share with two objects, with both colours, with both shapes),
 CLIPSIM-lite beside real renders, FID-lite beside the real-vs-real floor, and the time to draw 8
-prompts at once. --true-embedding skips the prior: D draws each prompt from its own
-render's image embedding, which says how much of what is lost is lost in D.
+prompts at once. --true-embedding skips the prior: D draws each prompt from its own render's image
+embedding, which says how much of what is lost is lost in D.
 """
 
 from __future__ import annotations

@@ -106,12 +106,11 @@ def prompt_hits(reading: dict, prompt: str) -> dict[str, bool]:
     wanted = parse_caption(prompt)["objects"]
     count = {"count": reading["count"] == len(wanted)}
     if len(wanted) == 2:
-        two, seen = reading["count"] == 2, reading["objects"]
-        same = {key: two and sorted(o[key] for o in seen) == sorted(o[key] for o in wanted)
-                for key in ("color", "shape")}
+        two, seen = count["count"], reading["objects"]
+        both = {f"{key}s": two and sorted(o[key] for o in seen) == sorted(o[key] for o in wanted)
+                for key in ("color", "shape")}  # "colors", "shapes"
         pairs = {(o["color"], o["shape"]) for o in wanted}
-        return {"binding": two and {(o["color"], o["shape"]) for o in seen} == pairs,
-                "colors": same["color"], "shapes": same["shape"], **count}
+        return {"binding": two and {(o["color"], o["shape"]) for o in seen} == pairs, **both, **count}
     if len(wanted) != 1:
         raise ValueError(f"a prompt must name one or two objects to be judged, got {len(wanted)}: {prompt!r}")
     w, seen = wanted[0], reading["objects"][0]
