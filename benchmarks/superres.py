@@ -46,7 +46,7 @@ def main() -> None:
     mid = sr_lib.sample(models["sr_low"][0], clip[None], low.size_out, steps=steps, seed=0, fps=fps, chunk=w.frames)
     print(f"  SR_l^t {low.size_in}->{low.size_out}: {time.perf_counter() - start:.1f} s, peak {peak_memory_mb():.0f} MB "
           f"(was {before:.0f} MB)")
-    for chunk in (8, None):  # the smaller first: the process peak only grows
+    for chunk in (sr_lib.SR_H_CHUNK, None):  # the smaller first: the process peak only grows
         start = time.perf_counter()
         sr_lib.sample(models["sr_high"][0], mid, high.size_out, steps=steps, seed=0, chunk=chunk)
         print(f"  SR_h {high.size_in}->{high.size_out}, chunk {chunk or 'all'}: {time.perf_counter() - start:.1f} s, "

@@ -49,7 +49,7 @@ OPTIONS = {"prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0, "drop_pro
 VIDEO_OPTIONS = OPTIONS | {"sr_low_image": None}  # SR_l^t: the sr_low_image run it inflates (None: the reference)
 INHERITED = ("prediction", "timesteps")  # SR_l's options that SR_l^t must share
 SAMPLE_AUG = 0.1  # the conditioning augmentation level at sampling (training draws from [0, max_aug])
-SR_H_CHUNK = 8  # frames per SR_h pass in the chain: memory of batch x 8 frames, however long the clip
+SR_H_CHUNK = 4  # frames per SR_h pass in the chain: memory of batch x 4 frames, however long the clip
 
 
 def upsampled(low: torch.Tensor, size: int) -> torch.Tensor:
@@ -146,6 +146,8 @@ def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = SAMPLE_AUG, step
 
 def _denoise(sr, noise, condition, aug: float, fps, steps, prediction, timesteps, progress) -> torch.Tensor:
     """DDIM from the given noise (deterministic: eta 0), conditioned on the augmented input."""
+    if noise.ndim == 4 and noise.device.type == "cpu":  # SR_h's 128² frames: 1.2x faster channels-last on a CPU
+        noise, condition = (x.contiguous(memory_format=torch.channels_last) for x in (noise, condition))
     level = aug_embedding(torch.full((len(noise),), float(aug), device=noise.device), sr.config["cond_dim"])
     extra = {"concat": condition} | ({} if fps is None else {"fps": fps})
     model_fn = diffusion.classifier_free_guidance(sr, level, 1.0, **extra)
