@@ -291,9 +291,10 @@ class Trainer:
                                                 VAL_POSITION, samples)))
         if acc.is_main_process:
             n_params = sum(p.numel() for p in raw.parameters())
+            precision = "fp32" if self.precision == "no" else self.precision  # accelerate's "no": no mixed precision
             print(f"{self.preset.summary()}\nstage {cfg.stage}: {n_params / 1e6:.2f}M parameters, "
                   f"batch {cfg.batch_size} x {self.world} process(es), {cfg.steps} steps, precision "
-                  f"{self.precision}, on {acc.device}" + (f", resuming at step {step}" if step else ""))
+                  f"{precision}, on {acc.device}" + (f", resuming at step {step}" if step else ""))
         bar = tqdm(total=cfg.steps, initial=step, desc=cfg.stage, disable=not (self.progress and acc.is_main_process),
                    dynamic_ncols=True)
         batches = iter(stream)
