@@ -17,6 +17,9 @@ Option `embedding="map"`: D is conditioned on C_y's 4x4 map before its projectio
 numbers for the reference CLIP-lite, `CLIPLite.encode_image(as_map=True)`): FiLM reads the whole map
 and the bottleneck map is made cell by cell (`UNet(cond_grid=4)`). y_e mixes the objects of a scene
 together; the map keeps each in its own cell (README, Text to image). The prior then predicts the map.
+With it, options `cond_input=true` (each cell also added at full resolution, over its own pixels)
+and `cond_film=false` (no FiLM from the map) make D read the map only where each cell lies: from
+C_y's map, the FiLM decoder drew two-object scenes with each other's colours.
 
     mav-lite train decoder --preset cpu --lr 1e-3 --out runs/decoder
     images = sample(decoder, y_e, guidance=3.0, steps=25, seed=0)      # (B, 3, H, W) in [-1, 1]
@@ -36,7 +39,7 @@ from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
 OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "prediction": "v", "timesteps": 1000,
-           "min_snr_gamma": 5.0}
+           "min_snr_gamma": 5.0, "cond_input": False, "cond_film": True}
 EMBEDDINGS = ("vector", "map")  # y_e, or C_y's 4x4 map (`CLIPLite.encode_image(as_map=True)`)
 
 
@@ -74,7 +77,7 @@ def build(preset: Preset, options: dict) -> UNet:
     bottleneck = preset.world.image_size // 2 ** (len(d.channel_mults) - 1)
     return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks,
                 cond_dim=clip.map_dim if as_map else clip.config["embed_dim"], cond_map=bottleneck,
-                cond_grid=GRID if as_map else 0)
+                cond_grid=GRID if as_map else 0, cond_input=options["cond_input"], cond_film=options["cond_film"])
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:

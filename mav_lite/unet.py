@@ -141,18 +141,24 @@ class UNet(nn.Module):
     the input (`concat=` in forward); fps_cond: also condition on frames per second (D^t, `fps=` in
     forward), through an MLP whose last layer starts at zero, so it changes nothing at first;
     cond_grid: the condition is itself a (C, g, g) map flattened channel-first (C_y's 4x4 map, g=4;
-    0: a plain vector), and reaches the bottleneck map cell by cell through one shared linear layer.
+    0: a plain vector), and reaches the bottleneck map cell by cell through one shared linear layer;
+    cond_input: a grid condition also enters at full resolution, each cell (through another shared
+    linear layer) added to the stem's output over its patch, so every pixel reads its own cell;
+    cond_film: whether the whole condition also reaches every block through FiLM (False: it enters
+    through the maps alone, cell by cell; README, The map route).
     """
 
     def __init__(self, channels: int = 32, channel_mults: tuple[int, ...] = (1, 2, 2),
                  attention_levels: tuple[int, ...] = (2,), res_blocks: int = 2, cond_dim: int = 0,
                  cond_map: int = 0, extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3,
-                 heads: int = 4, fps_cond: bool = False, cond_grid: int = 0):
+                 heads: int = 4, fps_cond: bool = False, cond_grid: int = 0, cond_input: bool = False,
+                 cond_film: bool = True):
         super().__init__()
         self.config = dict(channels=channels, channel_mults=tuple(channel_mults),
                            attention_levels=tuple(attention_levels), res_blocks=res_blocks, cond_dim=cond_dim,
                            cond_map=cond_map, extra_channels=extra_channels, in_channels=in_channels,
-                           out_channels=out_channels, heads=heads, fps_cond=fps_cond, cond_grid=cond_grid)
+                           out_channels=out_channels, heads=heads, fps_cond=fps_cond, cond_grid=cond_grid,
+                           cond_input=cond_input, cond_film=cond_film)
         if any(not 0 <= a < len(channel_mults) for a in attention_levels):
             raise ValueError(f"attention_levels {attention_levels} must be in 0..{len(channel_mults) - 1}")
         if cond_map and not cond_dim:
@@ -160,15 +166,20 @@ class UNet(nn.Module):
         if cond_grid and (not cond_map or cond_dim % cond_grid ** 2):
             raise ValueError(f"cond_grid needs cond_map > 0 and a cond_dim divisible by {cond_grid ** 2}, "
                              f"got cond_map={cond_map}, cond_dim={cond_dim}")
+        if cond_input and not cond_grid:
+            raise ValueError("cond_input needs a grid condition (cond_grid > 0)")
         emb_dim = 4 * channels
         self.time_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        if cond_dim:
+        if cond_dim and cond_film:
             self.cond_proj = nn.Linear(cond_dim, emb_dim)
+        if cond_dim:
             self.null_cond = nn.Parameter(torch.zeros(cond_dim))  # the "no condition" of classifier-free guidance
         if fps_cond:
             self.fps_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
             nn.init.zeros_(self.fps_mlp[2].weight), nn.init.zeros_(self.fps_mlp[2].bias)
         self.stem = Conv2d(in_channels + extra_channels, channels, 3, padding=1)
+        if cond_input:  # each cell of a grid condition, added to the stem's output over its patch
+            self.cond_input = nn.Linear(cond_dim // cond_grid ** 2, channels)
 
         widths = [channels * m for m in channel_mults]
         skips, c = [channels], channels
@@ -213,15 +224,20 @@ class UNet(nn.Module):
 
     def spatial_condition(self, cond: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """The condition as a (B, C, h, w) map at the bottleneck (each frame of a video gets the same)."""
-        side, grid = self.config["cond_map"], self.config["cond_grid"]
-        if grid:
-            cells = rearrange(cond, "b (c h w) -> b h w c", h=grid, w=grid)
-            m = rearrange(self.cond_map(cells), "b h w c -> b c h w")
+        side = self.config["cond_map"]
+        if self.config["cond_grid"]:
+            m = self.cell_map(cond, self.cond_map)
         else:
             m = self.cond_map(cond).view(len(cond), -1, side, side)
         if m.shape[-2:] != like.shape[-2:]:
             m = F.interpolate(m, size=like.shape[-2:], mode="bilinear", align_corners=False)
         return m if like.ndim == 4 else m[:, :, None]
+
+    def cell_map(self, cond: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+        """A grid condition (B, C * g * g), each cell through `layer` -> (B, C', g, g)."""
+        grid = self.config["cond_grid"]
+        cells = rearrange(cond, "b (c h w) -> b h w c", h=grid, w=grid)
+        return rearrange(layer(cells), "b h w c -> b c h w")
 
     def fps_embedding(self, fps: torch.Tensor) -> torch.Tensor:
         """(B,) frames per second -> (B, emb_dim); sinusoids of log2(fps), so 2 -> 4 fps is as far apart as 12 -> 24."""
@@ -242,7 +258,7 @@ class UNet(nn.Module):
             raise ValueError(f"height and width must be multiples of {factor}, got {tuple(x.shape[-2:])}")
         cond = self.condition(len(t), cond, drop)
         emb = self.time_mlp(timestep_embedding(t, self.config["channels"]))  # (B, emb_dim)
-        if cond is not None:
+        if cond is not None and self.config["cond_film"]:
             emb = emb + self.cond_proj(cond)
         if fps is not None:
             if not self.config["fps_cond"]:
@@ -252,6 +268,9 @@ class UNet(nn.Module):
                 raise ValueError(f"fps must be positive, one per sample ({len(t)}), got {fps.tolist()}")
             emb = emb + self.fps_embedding(fps)
         h = self.stem(x)
+        if self.config["cond_input"]:
+            m = F.interpolate(self.cell_map(cond, self.cond_input), size=h.shape[-2:], mode="nearest")
+            h = h + (m if h.ndim == 4 else m[:, :, None])
         skips = [h]
         for level, down in zip(self.down, self.downsample):
             for block, attn in zip(level.blocks, level.attns):

@@ -73,6 +73,15 @@ def test_inflated_unet_equals_the_image_unet_frame_by_frame(frames):
     torch.testing.assert_close(dt(image, t, cond=cond), d(image, t, cond=cond))  # images skip time
 
 
+def test_a_decoder_reading_its_map_at_the_input_inflates_exactly_too():
+    d = randomized(UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=2 * 16, cond_map=4, cond_grid=4, cond_input=True,
+                        cond_film=False))
+    dt = inflate(d, max_frames=8)
+    video, t, cond = torch.randn(2, 3, 4, 16, 16), torch.tensor([10, 900]), torch.randn(2, 32)
+    expected = per_frame_loop(lambda f: d(f, t, cond=cond), video)
+    assert (dt(video, t, cond=cond, fps=torch.tensor([4.0, 24.0])) - expected).abs().max() <= 1e-5
+
+
 def test_inflation_wraps_every_3x3_conv_and_attention_and_only_adds_parameters():
     d = image_unet()
     dt = inflate(d)

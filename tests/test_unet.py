@@ -53,6 +53,21 @@ def test_a_grid_condition_reaches_the_bottleneck_cell_by_cell():
     assert model.cond_map.weight.shape == (16, 5)  # one linear layer shared by every cell
 
 
+def test_a_grid_condition_at_the_input_reaches_only_its_own_cells_pixels():
+    torch.manual_seed(0)
+    model = UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=5 * 16, cond_map=8, cond_grid=4, cond_input=True,
+                 cond_film=False).eval()
+    assert not hasattr(model, "cond_proj")  # no FiLM from the condition: it enters through the maps alone
+    seen = []  # what the first block reads: the stem's output plus the condition's cells
+    model.down[0].blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    x, t, cond = torch.randn(1, 3, 16, 16), torch.tensor([500]), torch.randn(1, 5, 4, 4)
+    model(x, t, cond=cond.flatten(1))
+    cond[:, [0, 1], 0, 0] = cond[:, [1, 0], 0, 0]  # swap two features of the top-left cell (same mean and std)
+    model(x, t, cond=cond.flatten(1))
+    change = (seen[1] - seen[0]).abs().sum(dim=(0, 1))  # (16, 16): 4x4 pixels per cell
+    assert change[:4, :4].min() > 0 and change[4:, :].max() == 0 and change[:, 4:].max() == 0
+
+
 def test_the_map_is_resized_to_other_image_sizes():
     model = conditioned()
     assert model(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]), cond=torch.randn(2, 6)).shape == (2, 3, 32, 32)
@@ -71,6 +86,8 @@ def test_bad_inputs_raise_clear_errors():
         UNet(8, (1, 2), (1,), res_blocks=1, cond_map=4)
     with pytest.raises(ValueError, match="cond_grid needs"):
         UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=20, cond_map=4, cond_grid=4)
+    with pytest.raises(ValueError, match="cond_input needs a grid"):
+        UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=20, cond_map=4, cond_input=True)
     with pytest.raises(ValueError, match="attention_levels"):
         UNet(8, (1, 2), (2,), res_blocks=1)
     plain, model = UNet(8, (1, 2), (1,), res_blocks=1), conditioned()
