@@ -95,7 +95,8 @@ def probe(train_x, train_y, test_x, test_y, steps: int, seed: int = 0) -> dict[s
 def object_cells(grid: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """The flattened 4x4 maps (n, C * 16) -> the cell under each object's centre (n, 2, C)."""
     cells = grid.view(len(grid), -1, GRID * GRID)
-    index = (centres[..., 1] * GRID).long().clamp(max=GRID - 1) * GRID + (centres[..., 0] * GRID).long().clamp(max=GRID - 1)
+    x_cell, y_cell = (centres * GRID).long().clamp(max=GRID - 1).unbind(-1)
+    index = y_cell * GRID + x_cell
     return torch.stack([cells[torch.arange(len(grid)), :, index[:, k]] for k in range(2)], dim=1)
 
 
