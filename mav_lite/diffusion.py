@@ -223,13 +223,15 @@ def clip_x0(x0: Tensor, mode: str | None = "static", percentile: float = 0.995) 
     return x0.clamp(-s, s) / s
 
 
-def _predict_x0(model_fn: Callable, x_t: Tensor, t: int, schedule: NoiseSchedule, prediction: str, clip) -> Tensor:
-    """Run the model at integer step t and read its output as a clipped x_0."""
+def _predict_x0(model_fn: Callable, x_t: Tensor, t: int, schedule: NoiseSchedule, prediction: str, clip,
+                constrain: Callable | None = None) -> Tensor:
+    """Run the model at integer step t and read its output as a clipped (then constrained) x_0."""
     _check("prediction", prediction, PREDICTIONS)
     if not 0 <= t < schedule.steps:
         raise ValueError(f"t must be in [0, {schedule.steps}), got {t}")
     t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
-    return clip_x0(to_x0_eps(model_fn(x_t, t_batch), x_t, t_batch, schedule, prediction)[0], clip)
+    x0 = clip_x0(to_x0_eps(model_fn(x_t, t_batch), x_t, t_batch, schedule, prediction)[0], clip)
+    return x0 if constrain is None else constrain(x0)
 
 
 def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -237,9 +239,10 @@ def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 
 
 def ddpm_step(model_fn: Callable, x_t: Tensor, t: int, schedule: NoiseSchedule, prediction: str,
-              generator: torch.Generator | None = None, clip: str | None = "static") -> Tensor:
+              generator: torch.Generator | None = None, clip: str | None = "static",
+              constrain: Callable | None = None) -> Tensor:
     """p_sample: x_{t-1} ~ q(x_{t-1} | x_t, x_0 = the predicted x_0) (DDPM eq. 6-7)."""
-    x0 = _predict_x0(model_fn, x_t, t, schedule, prediction, clip)
+    x0 = _predict_x0(model_fn, x_t, t, schedule, prediction, clip, constrain)
     beta, alpha, abar = (float(v[t]) for v in (schedule.betas, schedule.alphas, schedule.alpha_bars))
     abar_prev = float(schedule.alpha_bars[t - 1]) if t > 0 else 1.0
     # mu~_t = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x_0 + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) x_t
@@ -251,7 +254,8 @@ def ddpm_step(model_fn: Callable, x_t: Tensor, t: int, schedule: NoiseSchedule, 
 
 
 def ddim_step(model_fn: Callable, x_t: Tensor, t: int, t_prev: int, schedule: NoiseSchedule, prediction: str,
-              eta: float = 0.0, generator: torch.Generator | None = None, clip: str | None = "static") -> Tensor:
+              eta: float = 0.0, generator: torch.Generator | None = None, clip: str | None = "static",
+              constrain: Callable | None = None) -> Tensor:
     """One DDIM step from t down to t_prev (Song et al. 2021, eq. 12); t_prev = -1 lands on x_0.
 
     eta = 0 is deterministic; eta = 1 with t_prev = t - 1 is exactly DDPM's p_sample.
@@ -260,7 +264,7 @@ def ddim_step(model_fn: Callable, x_t: Tensor, t: int, t_prev: int, schedule: No
         raise ValueError(f"t_prev must be in [-1, t={t}), got {t_prev}")
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
-    x0 = _predict_x0(model_fn, x_t, t, schedule, prediction, clip)
+    x0 = _predict_x0(model_fn, x_t, t, schedule, prediction, clip, constrain)
     abar = float(schedule.alpha_bars[t])
     abar_prev = float(schedule.alpha_bars[t_prev]) if t_prev >= 0 else 1.0
     eps = (x_t - math.sqrt(abar) * x0) / math.sqrt(1 - abar)  # the eps that goes with the clipped x_0
@@ -289,14 +293,16 @@ def respaced_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:
 @torch.no_grad()
 def sample(model_fn: Callable, shape, schedule: NoiseSchedule, steps: int | None = None, sampler: str = "ddim",
            prediction: str = "v", eta: float = 0.0, generator: torch.Generator | None = None, seed: int | None = None,
-           clip: str | None = "static", device=None, progress: bool = True, x_T: Tensor | None = None) -> Tensor:
+           clip: str | None = "static", device=None, progress: bool = True, x_T: Tensor | None = None,
+           constrain: Callable | None = None) -> Tensor:
     """Generate: x_T ~ N(0, I), then denoise with DDPM (every step) or DDIM (`steps` respaced steps).
 
     model_fn(x, t) gets t as a LongTensor (B,); wrap a conditional model in classifier_free_guidance
     first. All randomness comes from `generator` (on `device`), else from
     torch.Generator(device).manual_seed(seed), with seed 0 when neither is given: the same call gives
     the same sample. x_T: start from this noise instead of drawing it (e.g. SR_h's noise shared by frames).
-    steps: None runs every step of the schedule; eta: DDIM only.
+    steps: None runs every step of the schedule; eta: DDIM only. constrain: applied to every predicted
+    x_0 after clipping (SR's consistency with its low-resolution input); the step then goes on from it.
     """
     _check("sampler", sampler, SAMPLERS)
     _check("prediction", prediction, PREDICTIONS)
@@ -320,7 +326,7 @@ def sample(model_fn: Callable, shape, schedule: NoiseSchedule, steps: int | None
     pairs = list(zip(timesteps, timesteps[1:] + [-1]))  # (t, t_prev), ending at t_prev = -1: x_0
     for t, t_prev in tqdm(pairs, desc=f"{sampler} {len(pairs)} steps", disable=not progress):
         if sampler == "ddpm":
-            x = ddpm_step(model_fn, x, t, schedule, prediction, generator, clip)
+            x = ddpm_step(model_fn, x, t, schedule, prediction, generator, clip, constrain)
         else:
-            x = ddim_step(model_fn, x, t, t_prev, schedule, prediction, eta, generator, clip)
+            x = ddim_step(model_fn, x, t, t_prev, schedule, prediction, eta, generator, clip, constrain)
     return x

@@ -62,6 +62,21 @@ def upsampled(low: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(low.float(), size=(size, size), mode="bilinear", align_corners=False)
 
 
+def match_low(high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+    """Pictures (N, 3, H, W) or clips (B, 3, T, H, W) made consistent with their low-resolution
+    versions (H = s h, s whole): each s x s block's mean is replaced by its low pixel, the detail
+    inside the block is kept. A Shapes World render at h is the block means of the render at H (to
+    54 dB), so this is the exact projection onto the pictures that shrink to the input: x + A+(y - Ax)
+    with A the block mean and A+ its copy into the block (the range-null space split of DDNM,
+    Wang et al. 2023)."""
+    if high.ndim == 5:
+        return rearrange(match_low(clip_frames(high), clip_frames(low)), "(b t) c h w -> b c t h w", b=len(high))
+    s = high.shape[-1] // low.shape[-1]
+    if high.shape[-2:] != (s * low.shape[-2], s * low.shape[-1]):
+        raise ValueError(f"{tuple(high.shape[-2:])} is not a whole multiple of {tuple(low.shape[-2:])}")
+    return high + F.interpolate(low.to(high.dtype) - F.avg_pool2d(high, s), scale_factor=s, mode="nearest")
+
+
 def augment(condition: torch.Tensor, level: torch.Tensor, generator: torch.Generator | None = None,
             timesteps: int = 1000, noise: torch.Tensor | None = None) -> torch.Tensor:
     """Conditioning augmentation: the upsampled input noised to `level` (B,) in [0, 1] of the
@@ -88,11 +103,14 @@ def build_image(preset: Preset, sizes) -> UNet:
 @torch.no_grad()
 def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = SAMPLE_AUG, steps: int = 20, seed=None,
            generator: torch.Generator | None = None, fps=None, shared_noise: bool = True, chunk: int | None = None,
-           prediction: str = "v", timesteps: int = 1000, progress: bool = False) -> torch.Tensor:
+           prediction: str = "v", timesteps: int = 1000, progress: bool = False, consistent: bool = True
+           ) -> torch.Tensor:
     """Low-resolution images (B, 3, h, w) or clips (B, 3, T, h, w) in [-1, 1] -> (..., size, size).
 
     SR_l^t (a VideoUNet) takes clips with their fps; an image U-Net (SR_h) runs on every frame of a
     clip, from the same starting noise unless shared_noise=False. chunk: frames per pass (None: all).
+    consistent: keep every predicted x_0 consistent with the input (`match_low`; size must then be a
+    whole multiple of the input's); False lets the network redraw the input's colours too.
     """
     if low.ndim not in (4, 5) or low.shape[1] != 3:
         raise ValueError(f"expected images (B, 3, h, w) or clips (B, 3, T, h, w), got shape {tuple(low.shape)}")
@@ -103,6 +121,9 @@ def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = SAMPLE_AUG, step
         raise ValueError(f"super-resolution goes up: {w}x{w} -> {size}x{size} is not larger")
     if not 0 <= aug <= 1:
         raise ValueError(f"aug is a level of the noise schedule in [0, 1], got {aug}")
+    if consistent and size % w:
+        raise ValueError(f"consistency with the input needs a whole scale factor, got {w} -> {size}: "
+                         "pass consistent=False, or a size that is a multiple of the input's")
     video_net = isinstance(sr, VideoUNet)
     if video_net and low.ndim != 5:
         raise ValueError(f"SR_l^t takes clips (B, 3, T, h, w), got shape {tuple(low.shape)}")
@@ -119,7 +140,8 @@ def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = SAMPLE_AUG, step
     if low.ndim == 4:  # images: one pass
         condition = augment(upsampled(low, size), levels, generator, timesteps)
         noise = torch.randn(b, 3, size, size, generator=generator, device=device)
-        return _denoise(sr, noise, condition, aug, None, steps, prediction, timesteps, progress)
+        return _denoise(sr, noise, condition, aug, None, steps, prediction, timesteps, progress,
+                        low if consistent else None)
     frames = low.shape[2]
     shared = shared_noise and not video_net  # SR_h: one draw for every frame, the start and the augmentation
     shape = (b, 3, 1 if shared else frames, size, size)
@@ -135,24 +157,27 @@ def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = SAMPLE_AUG, step
         part = slice(start, start + chunk)
         if video_net:
             out.append(_denoise(sr, noise[:, :, part], condition[:, :, part], aug, fps, steps, prediction, timesteps,
-                                progress))
+                                progress, low[:, :, part] if consistent else None))
         else:  # every frame an image
             n = noise[:, :, part].shape[2]
             flat = _denoise(sr, clip_frames(noise[:, :, part]), clip_frames(condition[:, :, part]), aug, None, steps,
-                            prediction, timesteps, progress)
+                            prediction, timesteps, progress, clip_frames(low[:, :, part]) if consistent else None)
             out.append(rearrange(flat, "(b t) c h w -> b c t h w", t=n))
     return torch.cat(out, dim=2)
 
 
-def _denoise(sr, noise, condition, aug: float, fps, steps, prediction, timesteps, progress) -> torch.Tensor:
-    """DDIM from the given noise (deterministic: eta 0), conditioned on the augmented input."""
+def _denoise(sr, noise, condition, aug: float, fps, steps, prediction, timesteps, progress, low) -> torch.Tensor:
+    """DDIM from the given noise (deterministic: eta 0), conditioned on the augmented input; every
+    predicted x_0 made consistent with `low` unless it is None; the result clamped to [-1, 1]."""
     if noise.ndim == 4 and noise.device.type == "cpu":  # image networks: channels-last, SR_h 1.2x faster on a CPU
         noise, condition = (x.contiguous(memory_format=torch.channels_last) for x in (noise, condition))
     level = aug_embedding(torch.full((len(noise),), float(aug), device=noise.device), sr.config["cond_dim"])
     extra = {"concat": condition} | ({} if fps is None else {"fps": fps})
     model_fn = diffusion.classifier_free_guidance(sr, level, 1.0, **extra)
-    return diffusion.sample(model_fn, None, diffusion.schedule_for(SCHEDULE, timesteps), steps=steps,
-                            prediction=prediction, x_T=noise, progress=progress)
+    out = diffusion.sample(model_fn, None, diffusion.schedule_for(SCHEDULE, timesteps), steps=steps,
+                           prediction=prediction, x_T=noise, progress=progress,
+                           constrain=None if low is None else lambda x0: match_low(x0, low))
+    return out.clamp(-1, 1)  # the consistent x_0 may step out where the input is near-saturated
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:

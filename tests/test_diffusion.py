@@ -297,6 +297,23 @@ def test_ddpm_with_a_perfect_model_returns_the_data(prediction):
     assert (x - x_data).abs().max() < 1e-3
 
 
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_constrain_steers_every_predicted_x0_and_the_sample_lands_on_it(sampler):
+    """A model that always predicts the data, constrained to the data's mirror image: the sample is the mirror."""
+    schedule = NoiseSchedule("linear", 50)
+    x_data = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(10)) * 2 - 1
+    seen = []
+
+    def constrain(x0):
+        seen.append(x0)
+        return -x0
+
+    x = sample(oracle(x_data, schedule, "x0"), x_data.shape, schedule, 10 if sampler == "ddim" else None,
+               sampler=sampler, prediction="x0", progress=False, constrain=constrain)
+    assert (x + x_data).abs().max() < 1e-5 and len(seen) == (10 if sampler == "ddim" else 50)
+    assert all(torch.equal(x0, x_data) for x0 in seen)  # after clipping, before the constraint
+
+
 def test_last_ddpm_step_returns_the_predicted_x0_and_draws_nothing():
     x_t, g = torch.randn(2, 3, 4, 4), torch.Generator().manual_seed(13)
     state = g.get_state()

@@ -15,6 +15,11 @@ QUIET = dict(progress=False, save_every=1000, sample_every=1000, val_every=1000,
 FAST = dict(steps=2)
 
 
+def shrunk(clips: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) -> every frame's 2x2 block means (B, 3, T, H/2, W/2)."""
+    return torch.nn.functional.avg_pool3d(clips, (1, 2, 2))
+
+
 def sr_h() -> UNet:
     torch.manual_seed(0)
     net = sr_lib.build_image(get_preset("ci"), get_preset("ci").sr_high).eval()
@@ -37,8 +42,7 @@ def sr_l(tmp_path_factory):
 def test_pairs_are_the_same_scenes_at_two_sizes():
     low, high = next(iter(ResolutionPairStream(ShapesWorld(size=32, seed=0), 4, 16)))
     assert low.shape == (4, 3, 16, 16) and high.shape == (4, 3, 32, 32)
-    shrunk = torch.nn.functional.avg_pool2d(high, 2)
-    assert (shrunk - low).abs().mean() < 0.1  # the same picture, not another scene
+    assert (torch.nn.functional.avg_pool2d(high, 2) - low).abs().mean() < 0.01  # the low render: the block means
     low, high, fps = next(iter(ResolutionPairStream(ShapesWorld(size=32, seed=0), 2, 16, frames=3, fps=(2, 24))))
     assert low.shape == (2, 3, 3, 16, 16) and high.shape == (2, 3, 3, 32, 32) and fps.shape == (2,)
     with pytest.raises(ValueError, match="below the world's 32"):
@@ -83,6 +87,28 @@ def test_chunked_sr_h_equals_unchunked():
         assert (sr_lib.sample(net, clip, 64, seed=0, chunk=chunk, **FAST) - whole).abs().max() <= 1e-5
 
 
+def test_consistent_sampling_shrinks_back_to_its_input():
+    shrink = torch.nn.functional.avg_pool2d
+    x, y = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 8, 8) * 2 - 1
+    matched = sr_lib.match_low(x, y)
+    assert (shrink(matched, 2) - y).abs().max() <= 1e-6  # its 2x2 block means are the input
+    detail = lambda z: z - shrink(z, 2).repeat_interleave(2, -1).repeat_interleave(2, -2)  # noqa: E731
+    assert (detail(matched) - detail(x)).abs().max() <= 1e-6  # what varies inside a block is kept
+    assert (sr_lib.match_low(x, shrink(x, 2)) - x).abs().max() <= 1e-6  # a consistent picture stays as it is
+    with pytest.raises(ValueError, match="not a whole multiple"):
+        sr_lib.match_low(torch.zeros(1, 3, 12, 12), torch.zeros(1, 3, 8, 8))
+    net, clip = sr_h(), ShapesWorld(size=32, seed=0).videos(range(2), 3, 8)[0]
+    for out in (sr_lib.sample(net, clip, 64, seed=0, **FAST), sr_lib.sample(net, clip, 64, seed=0, chunk=2, **FAST)):
+        assert out.min() >= -1 and out.max() <= 1
+        clamped = shrunk((out.abs() == 1).float()) > 0  # blocks where the output was clamped into [-1, 1]
+        assert clamped.float().mean() < 0.2 and (shrunk(out) - clip)[~clamped].abs().max() <= 1e-5
+    free = sr_lib.sample(net, clip, 64, seed=0, consistent=False, **FAST)
+    assert (shrunk(free) - clip).abs().mean() > 0.1
+    with pytest.raises(ValueError, match="whole scale factor"):
+        sr_lib.sample(net, clip, 48, **FAST)
+    assert sr_lib.sample(net, clip, 48, consistent=False, **FAST).shape == (2, 3, 3, 48, 48)
+
+
 def test_sr_l_t_is_inflated_from_its_image_pretraining_and_takes_clips_with_fps(sr_l):
     image_sr, _ = load_model(sr_l / "image", "sr_low_image")
     video_sr, _ = load_model(sr_l / "video", "sr_low")
@@ -94,8 +120,9 @@ def test_sr_l_t_is_inflated_from_its_image_pretraining_and_takes_clips_with_fps(
     concat = sr_lib.upsampled(clip, 32)
     expected = torch.stack([image_sr.eval()(x[:, :, f], t, cond=level, concat=concat[:, :, f]) for f in range(3)], 2)
     assert (fresh(x, t, cond=level, concat=concat, fps=torch.tensor([8.0])) - expected).abs().max() <= 1e-5
-    out = sr_lib.sample(video_sr, ShapesWorld(size=16, seed=0).videos(range(2), 7, 8)[0], 32, fps=8, seed=0, **FAST)
-    assert out.shape == (2, 3, 7, 32, 32)
+    low = ShapesWorld(size=16, seed=0).videos(range(2), 7, 8)[0]
+    out = sr_lib.sample(video_sr, low, 32, fps=8, seed=0, **FAST)
+    assert out.shape == (2, 3, 7, 32, 32) and (shrunk(out) - low).abs().mean() <= 1e-3  # consistent with its input
     assert sr_lib.sample(video_sr, clip, 32, fps=8, seed=0, chunk=2, **FAST).shape == (1, 3, 3, 32, 32)
 
 
