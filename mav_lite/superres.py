@@ -42,7 +42,7 @@ from .decoder import SCHEDULE, conditioned_loss
 from .metrics import clip_frames
 from .pseudo3d import VideoUNet, inflate
 from .train import Stage, register_stage
-from .unet import UNet, timestep_embedding
+from .unet import UNet, per_frame, timestep_embedding
 from .video_decoder import fps_per_clip, load_parent
 
 OPTIONS = {"prediction": "v", "timesteps": 1000, "min_snr_gamma": 5.0, "drop_prob": 0.0, "max_aug": 0.5}
@@ -69,12 +69,11 @@ def match_low(high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
     54 dB), so this is the exact projection onto the pictures that shrink to the input: x + A+(y - Ax)
     with A the block mean and A+ its copy into the block (the range-null space split of DDNM,
     Wang et al. 2023)."""
-    if high.ndim == 5:
-        return rearrange(match_low(clip_frames(high), clip_frames(low)), "(b t) c h w -> b c t h w", b=len(high))
     s = high.shape[-1] // low.shape[-1]
     if high.shape[-2:] != (s * low.shape[-2], s * low.shape[-1]):
         raise ValueError(f"{tuple(high.shape[-2:])} is not a whole multiple of {tuple(low.shape[-2:])}")
-    return high + F.interpolate(low.to(high.dtype) - F.avg_pool2d(high, s), scale_factor=s, mode="nearest")
+    residual = low.to(high.dtype) - per_frame(lambda x: F.avg_pool2d(x, s), high)
+    return high + per_frame(lambda r: F.interpolate(r, scale_factor=s, mode="nearest"), residual)
 
 
 def augment(condition: torch.Tensor, level: torch.Tensor, generator: torch.Generator | None = None,

@@ -31,6 +31,14 @@ def per_frame(fn, x: torch.Tensor) -> torch.Tensor:
     return rearrange(y, "(b t) c h w -> b c t h w", b=b)
 
 
+def _fit(m: torch.Tensor, like: torch.Tensor, mode: str) -> torch.Tensor:
+    """A (B, C, h, w) map at like's height and width (resized by `mode`), with a frame axis when like
+    is a video (every frame the same)."""
+    if m.shape[-2:] != like.shape[-2:]:
+        m = F.interpolate(m, size=like.shape[-2:], mode=mode, align_corners=None if mode == "nearest" else False)
+    return m if like.ndim == 4 else m[:, :, None]
+
+
 def _broadcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(B, C) -> (B, C, 1, 1) for images or (B, C, 1, 1, 1) for videos."""
     return v.view(*v.shape, *([1] * (like.ndim - 2)))
@@ -229,9 +237,7 @@ class UNet(nn.Module):
             m = self.cell_map(cond, self.cond_map)
         else:
             m = self.cond_map(cond).view(len(cond), -1, side, side)
-        if m.shape[-2:] != like.shape[-2:]:
-            m = F.interpolate(m, size=like.shape[-2:], mode="bilinear", align_corners=False)
-        return m if like.ndim == 4 else m[:, :, None]
+        return _fit(m, like, "bilinear")
 
     def cell_map(self, cond: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
         """A grid condition (B, C * g * g), each cell through `layer` -> (B, C', g, g)."""
@@ -268,9 +274,8 @@ class UNet(nn.Module):
                 raise ValueError(f"fps must be positive, one per sample ({len(t)}), got {fps.tolist()}")
             emb = emb + self.fps_embedding(fps)
         h = self.stem(x)
-        if self.config["cond_input"]:
-            m = F.interpolate(self.cell_map(cond, self.cond_input), size=h.shape[-2:], mode="nearest")
-            h = h + (m if h.ndim == 4 else m[:, :, None])
+        if self.config["cond_input"]:  # each cell over its own pixels
+            h = h + _fit(self.cell_map(cond, self.cond_input), h, "nearest")
         skips = [h]
         for level, down in zip(self.down, self.downsample):
             for block, attn in zip(level.blocks, level.attns):
