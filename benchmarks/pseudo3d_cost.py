@@ -4,7 +4,8 @@
     pip install --no-deps make-a-video-pytorch==0.4.0      # for the peer's rows (lucidrains' SpaceTimeUnet)
 
 First one layer: a Conv_P3D against a 3x3x3 Conv3d of the same width, forward and backward, at
-the widths and resolutions of the preset's D. Then three U-Nets, timed per training step (forward + backward + AdamW) on clips of batch x frames at
+the widths and resolutions of the preset's D, on channels-last clips (as VideoUNet lays them out on
+a CPU). Then three U-Nets, timed per training step (forward + backward + AdamW) on clips of batch x frames at
 the preset's base resolution, in fp32:
 
 - pseudo-3D: a VideoUNet with the widths of the preset's D (each 3x3 conv followed by a 1D
@@ -46,7 +47,8 @@ def peer(params: int):
 
 
 def layer_ms(layer: nn.Module, batch: int, channels: int, frames: int, size: int, repeats: int) -> float:
-    x = torch.randn(batch, channels, frames, size, size, requires_grad=True)
+    x = torch.randn(batch, channels, frames, size, size).contiguous(memory_format=torch.channels_last_3d)
+    x.requires_grad_()  # channels-last, as the video U-Nets lay out videos on a CPU
     return time_ms(lambda: layer(x).sum().backward(), torch.device("cpu"), repeats)
 
 

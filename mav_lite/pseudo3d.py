@@ -53,9 +53,10 @@ class Conv_P3D(Conv2d):
         h = super().forward(x)  # Conv_2D on every frame
         if h.ndim == 4:
             return h  # an image: space only
-        b, _, _, height, width = h.shape
-        h = self.temporal(rearrange(h, "b c t h w -> (b h w) c t"))  # Conv_1D along time, per pixel
-        return rearrange(h, "(b h w) c t -> b c t h w", b=b, h=height, w=width)
+        # Conv_1D along time, per pixel: the same weights as a (k, 1, 1) 3D kernel, which spares the
+        # two "b c t h w <-> (b h w) c t" copies (1.3-1.8x faster on a CPU, benchmarks/pseudo3d_cost.py)
+        weight = self.temporal.weight[..., None, None]  # (C_out, C_in, k) -> (C_out, C_in, k, 1, 1)
+        return F.conv3d(h, weight, self.temporal.bias, padding=(self.temporal.padding[0], 0, 0))
 
 
 def frame_positions(frames: int, channels: int) -> torch.Tensor:
@@ -147,6 +148,11 @@ class VideoUNet(UNet):
                 raise ValueError("a video needs its fps (frames per second), one per clip: fps=torch.tensor([8.0, ...])")
         elif x.ndim != 4:
             raise ValueError(f"expected a video (B, C, T, H, W) or images (B, C, H, W), got shape {tuple(x.shape)}")
+        if x.ndim == 5 and x.device.type == "cpu":
+            # channels-last on a CPU: every frame is then a channels-last image without a copy, for the
+            # 2D layers and the (k, 1, 1) temporal convs alike (a training step 1.2-1.4x faster)
+            x, concat = (v if v is None else v.contiguous(memory_format=torch.channels_last_3d) for v in (x, concat))
+            return super().forward(x, t, cond=cond, drop=drop, concat=concat, fps=fps).contiguous()
         return super().forward(x, t, cond=cond, drop=drop, concat=concat, fps=fps)
 
 

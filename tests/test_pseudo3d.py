@@ -41,6 +41,19 @@ def test_conv_p3d_mixes_neighbouring_frames_once_its_temporal_kernel_moves():
     assert reach[0] < 1e-6 and reach[4] < 1e-6  # ...and no further
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last_3d])
+def test_conv_p3d_is_the_temporal_conv1d_at_every_pixel(layout):
+    """The (k, 1, 1) Conv3d the package runs equals the equation's Conv1d over each pixel's frames."""
+    p3d = randomized(Conv_P3D(3, 4, 3, padding=1), skip="none")  # temporal weights random too
+    video = torch.randn(2, 3, 6, 5, 7).contiguous(memory_format=layout)
+    h = per_frame_loop(lambda f: torch.nn.functional.conv2d(f, p3d.weight, p3d.bias, padding=1), video)
+    naive = torch.empty_like(h)
+    for y in range(h.shape[3]):
+        for x in range(h.shape[4]):
+            naive[:, :, :, y, x] = p3d.temporal(h[:, :, :, y, x])
+    torch.testing.assert_close(p3d(video), naive, atol=1e-5, rtol=1e-5)
+
+
 def test_attn_p3d_starts_as_spatial_attention_and_orders_frames():
     attn = randomized(SpatialAttention(8, heads=2))
     p3d = Attn_P3D.from_attention(attn, max_frames=8).eval()
