@@ -1,6 +1,6 @@
 """What factorizing space and time saves: pseudo-3D vs full 3D convolution, and our video U-Net vs a peer's.
 
-    python benchmarks/pseudo3d_cost.py [--preset cpu] [--batch 4] [--frames 8 16] [--repeats 5]
+    python benchmarks/pseudo3d_cost.py [--preset cpu] [--batch 4] [--frames 8 16] [--repeats 5] [--rounds 3]
     pip install --no-deps make-a-video-pytorch==0.4.0      # for the peer's rows (lucidrains' SpaceTimeUnet)
 
 First one layer: a Conv_P3D against a 3x3x3 Conv3d of the same width, forward and backward, at
@@ -66,11 +66,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--frames", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="the U-Nets take turns this many times; each keeps its fastest round (a shared "
+                             "machine's speed drifts by 10-20%% within minutes)")
     args = parser.parse_args()
     preset = get_preset(args.preset)
     size = preset.world.image_size
     print(f"{describe_machine(torch.device('cpu'))}; "
-          f"preset {preset.name}, batch {args.batch} @{size}^2, fp32, ms per training step (median of {args.repeats})")
+          f"preset {preset.name}, batch {args.batch} @{size}^2, fp32, ms per training step (median of {args.repeats}; "
+          f"U-Nets: the fastest of {args.rounds} rounds, taken in turns)")
     d = preset.decoder
     print("\n| layer | width | resolution | " + " | ".join(f"{f} frames" for f in args.frames) + " | pseudo-3D / full |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in args.frames) + " | --- |")
@@ -95,9 +99,14 @@ def main() -> None:
               "adds the peer's row)")
     else:
         models["SpaceTimeUnet (make-a-video-pytorch)"] = (peer_model, False)
+    times = {name: [[] for _ in args.frames] for name in models}
+    for _ in range(args.rounds):  # in turns, so that a slow minute of the machine hits every network alike
+        for name, (model, fps) in models.items():
+            for i, f in enumerate(args.frames):
+                times[name][i].append(step_ms(model, args.batch, f, size, args.repeats, fps))
     base = None
-    for name, (model, fps) in models.items():
-        ms = [step_ms(model, args.batch, f, size, args.repeats, fps) for f in args.frames]
+    for name, (model, _) in models.items():
+        ms = [min(t) for t in times[name]]
         base = base or ms
         ratio = " / ".join(f"{m / b:.2f}x" for m, b in zip(ms, base))
         params = sum(p.numel() for p in model.parameters())
