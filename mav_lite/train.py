@@ -167,6 +167,10 @@ class Trainer:
         config.batch_size = config.batch_size or sizes.batch_size
         if config.steps < 1 or config.batch_size < 1:
             raise ValueError(f"steps and batch size must be >= 1, got {config.steps} and {config.batch_size}")
+        intervals = {"save_every": config.save_every, "sample_every": config.sample_every, "val_every": config.val_every}
+        if min(intervals.values()) < 1:
+            raise ValueError(f"every interval must be >= 1 step (a run always saves, validates and samples at its "
+                             f"end; more steps than the run has means only then), got {intervals}")
         cuda = torch.cuda.is_available()
         precision = config.precision
         if precision == "auto":

@@ -118,6 +118,9 @@ def test_bad_training_arguments(tmp_path):
         train("unconditional", "laptop", tmp_path / "a")
     with pytest.raises(ValueError, match="unknown option.*predicton"):
         train("unconditional", "ci", tmp_path / "a", options={"predicton": "eps"})
+    with pytest.raises(ValueError, match="interval must be >= 1.*'sample_every': 0"):
+        train("unconditional", "ci", tmp_path / "a", sample_every=0)
+    assert not (tmp_path / "a").exists()  # refused before anything was written
 
 
 def test_init_starts_from_another_runs_weights(tmp_path):
