@@ -3,7 +3,9 @@
     python benchmarks/train_speed.py [--presets ci cpu gpu] [--batch 32] [--repeats 5]
 
 For each preset: parameters, milliseconds per training step (forward + backward + AdamW) and per
-sampling step (one forward of the batch), in fp32, bf16 autocast and channels_last, plus
+sampling step (one forward of the batch), in fp32, bf16 autocast and channels_last (the weights
+too; on a CPU the U-Net takes its input channels-last in every variant, and the trainer lays out
+the weights so), plus
 torch.compile (mode "reduce-overhead") on a GPU. Prints the processor, its capability and threads
 first: on a CPU without bf16 instructions bf16 is many times slower, so read the table of your
 own machine before choosing (the trainer picks from the processor's features, see system.py).

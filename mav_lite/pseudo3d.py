@@ -148,11 +148,6 @@ class VideoUNet(UNet):
                 raise ValueError("a video needs its fps (frames per second), one per clip: fps=torch.tensor([8.0, ...])")
         elif x.ndim != 4:
             raise ValueError(f"expected a video (B, C, T, H, W) or images (B, C, H, W), got shape {tuple(x.shape)}")
-        if x.ndim == 5 and x.device.type == "cpu":
-            # channels-last on a CPU: every frame is then a channels-last image without a copy, for the
-            # 2D layers and the (k, 1, 1) temporal convs alike (a training step 1.2-1.4x faster)
-            x, concat = (v if v is None else v.contiguous(memory_format=torch.channels_last_3d) for v in (x, concat))
-            return super().forward(x, t, cond=cond, drop=drop, concat=concat, fps=fps).contiguous()
         return super().forward(x, t, cond=cond, drop=drop, concat=concat, fps=fps)
 
 

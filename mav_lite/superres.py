@@ -168,8 +168,6 @@ def sample(sr: UNet, low: torch.Tensor, size: int, aug: float = SAMPLE_AUG, step
 def _denoise(sr, noise, condition, aug: float, fps, steps, prediction, timesteps, progress, low) -> torch.Tensor:
     """DDIM from the given noise (deterministic: eta 0), conditioned on the augmented input; every
     predicted x_0 made consistent with `low` unless it is None; the result clamped to [-1, 1]."""
-    if noise.ndim == 4 and noise.device.type == "cpu":  # image networks: channels-last, SR_h 1.2x faster on a CPU
-        noise, condition = (x.contiguous(memory_format=torch.channels_last) for x in (noise, condition))
     level = aug_embedding(torch.full((len(noise),), float(aug), device=noise.device), sr.config["cond_dim"])
     extra = {"concat": condition} | ({} if fps is None else {"fps": fps})
     model_fn = diffusion.classifier_free_guidance(sr, level, 1.0, **extra)

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from . import checkpoints as ckpt
 from .config import PRESETS, Preset, get_preset
 from .system import device_name, native_bf16
+from .unet import UNet
 
 STAGE_MODULES = ("mav_lite.unconditional", "mav_lite.clip", "mav_lite.oracle", "mav_lite.prior", "mav_lite.decoder",
                  "mav_lite.video_decoder", "mav_lite.video_oracle", "mav_lite.interpolation",
@@ -278,6 +279,8 @@ class Trainer:
             ckpt.load_into(model, ckpt.load_tensors(weights), weights)
         elif resumable and (Path(cfg.out) / ckpt.CARD).is_file():  # the run's own card knows
             self.init_commands = ckpt.load_card(cfg.out).get("init_commands", [])
+        if isinstance(model, UNet) and acc.device.type == "cpu":  # with its channels-last input (UNet.forward):
+            model.to(memory_format=torch.channels_last)  # a step of the cpu D 1.5x faster (benchmarks/train_speed.py)
         ema = copy.deepcopy(model).requires_grad_(False).eval()
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
         step, history = 0, {"step": [], "loss": [], "val_step": [], "val_loss": []}

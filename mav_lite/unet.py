@@ -256,6 +256,9 @@ class UNet(nn.Module):
         fps: (B,) frames per second of a video (a U-Net built with fps_cond only)."""
         if concat is not None:
             x = torch.cat([x, concat], dim=1)  # extra input channels
+        if x.device.type == "cpu":  # channels-last: oneDNN's convolutions are 1.1-1.5x faster on it, and every
+            # frame of a video is a channels-last image without a copy (benchmarks/train_speed.py, pseudo3d_cost.py)
+            x = x.contiguous(memory_format=torch.channels_last if x.ndim == 4 else torch.channels_last_3d)
         if x.shape[1] != self.stem.in_channels:
             raise ValueError(f"expected {self.stem.in_channels} input channels, got {x.shape[1]} "
                              f"(input of shape {tuple(x.shape)})")
@@ -291,4 +294,4 @@ class UNet(nn.Module):
             for block, attn in zip(level.blocks, level.attns):
                 h = attn(block(torch.cat([h, skips.pop()], dim=1), emb))  # skip connection
             h = up(h)
-        return self.out_conv(F.silu(self.out_norm(h)))
+        return self.out_conv(F.silu(self.out_norm(h))).contiguous()
