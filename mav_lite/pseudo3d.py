@@ -146,8 +146,6 @@ class VideoUNet(UNet):
                                  f"(input of shape {tuple(x.shape)})")
             if fps is None:
                 raise ValueError("a video needs its fps (frames per second), one per clip: fps=torch.tensor([8.0, ...])")
-        elif x.ndim != 4:
-            raise ValueError(f"expected a video (B, C, T, H, W) or images (B, C, H, W), got shape {tuple(x.shape)}")
         return super().forward(x, t, cond=cond, drop=drop, concat=concat, fps=fps)
 
 

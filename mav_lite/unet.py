@@ -255,7 +255,7 @@ class UNet(nn.Module):
         """x: (B, C, H, W) or (B, C, T, H, W); t: (B,) timesteps; cond: (B, cond_dim); drop: (B,) bool;
         fps: (B,) frames per second of a video (a U-Net built with fps_cond only)."""
         if x.ndim not in (4, 5):
-            raise ValueError(f"expected images (B, C, H, W) or videos (B, C, T, H, W), got shape {tuple(x.shape)}")
+            raise ValueError(f"expected a video (B, C, T, H, W) or images (B, C, H, W), got shape {tuple(x.shape)}")
         if concat is not None:
             x = torch.cat([x, concat], dim=1)  # extra input channels
         if x.device.type == "cpu":  # channels-last: oneDNN's convolutions are 1.1-1.5x faster on it, and every

@@ -43,8 +43,8 @@ def voila(tmp_path):
         server = subprocess.Popen(
             [sys.executable, "-m", "voila", str(ROOT / "notebooks" / "11_image_to_video_app.ipynb"), "--no-browser",
              f"--port={port}", "--Voila.ip=127.0.0.1"],
-            # one thread: beside the other test worker, a 2-thread kernel ran notebook 11 4.5x slower (92 s vs 20 s,
-            # and once past PAGE_SECONDS); with one it takes 20 s either way
+            # one thread, as bin/test gives every worker, also when this test runs on its own: beside another busy
+            # process a 2-thread kernel ran notebook 11 in 92 s instead of 20 s
             env={**os.environ, "MAV_LITE_PROFILE": "ci", "OMP_NUM_THREADS": "1"}, stdout=log, stderr=subprocess.STDOUT,
             cwd=ROOT)
         url = f"http://127.0.0.1:{port}/"

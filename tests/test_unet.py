@@ -97,5 +97,5 @@ def test_bad_inputs_raise_clear_errors():
         model(torch.randn(1, 4, 16, 16), torch.tensor([1]))
     with pytest.raises(ValueError, match="multiples of 2"):
         model(torch.randn(1, 3, 15, 15), torch.tensor([1]))
-    with pytest.raises(ValueError, match=r"images \(B, C, H, W\) or videos.*got shape \(3, 16, 16\)"):
+    with pytest.raises(ValueError, match=r"a video \(B, C, T, H, W\) or images.*got shape \(3, 16, 16\)"):
         model(torch.randn(3, 16, 16), torch.tensor([1]))
