@@ -54,12 +54,9 @@ SR_H_CHUNK = 4  # frames per SR_h pass in the chain: memory of batch x 4 frames,
 
 def upsampled(low: torch.Tensor, size: int) -> torch.Tensor:
     """Images (B, 3, h, w) or clips (B, 3, T, h, w) -> the same at size x size, bilinear (every frame)."""
-    if low.ndim == 5:
-        b = len(low)
-        return rearrange(upsampled(clip_frames(low), size), "(b t) c h w -> b c t h w", b=b)
-    if low.ndim != 4 or low.shape[1] != 3:
+    if low.ndim not in (4, 5) or low.shape[1] != 3:
         raise ValueError(f"expected images (B, 3, h, w) or clips (B, 3, T, h, w), got shape {tuple(low.shape)}")
-    return F.interpolate(low.float(), size=(size, size), mode="bilinear", align_corners=False)
+    return per_frame(lambda x: F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False), low)
 
 
 def match_low(high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
