@@ -123,11 +123,14 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
-def prepare_run_dir(out: Path, identity: dict, resume: bool, overwrite: bool) -> bool:
+def prepare_run_dir(out: Path, identity: dict, resume: bool, overwrite: bool,
+                    option_defaults: dict | None = None) -> bool:
     """Make the run folder ready; True when there is a checkpoint to resume from.
 
     A folder that holds another run is refused unless `overwrite` (which empties it) or, for the
-    same run, `resume`. `identity` is what must match to resume (stage, preset, model, data).
+    same run, `resume`. `identity` is what must match to resume (stage, preset, model, data); an
+    option the stage gained after the run began counts as its default (`option_defaults`), which
+    keeps the old behaviour.
     """
     out = Path(out)
     card_path = out / CARD
@@ -144,7 +147,9 @@ def prepare_run_dir(out: Path, identity: dict, resume: bool, overwrite: bool) ->
     if not resume:
         raise CheckpointError(f"{out}: already holds a run (stage {card['stage']!r}, step {card.get('step')}); "
                               "pass --resume to continue it or --overwrite to replace it")
-    theirs = card.get("identity", {})
+    theirs = dict(card.get("identity", {}))
+    if "options" in theirs:
+        theirs["options"] = {**(option_defaults or {}), **theirs["options"]}
     if theirs != identity:
         diff = sorted(k for k in identity.keys() | theirs.keys() if identity.get(k) != theirs.get(k))
         raise CheckpointError(f"{out}: holds a different run (differs in {', '.join(diff)}); "

@@ -265,7 +265,7 @@ class Trainer:
         cfg, acc = self.cfg, self.acc
         if acc.is_main_process:  # one process checks and prepares the folder; all then read it
             self._recover()
-            found = ckpt.prepare_run_dir(cfg.out, self.identity(), cfg.resume, cfg.overwrite)
+            found = ckpt.prepare_run_dir(cfg.out, self.identity(), cfg.resume, cfg.overwrite, self.stage.options)
             if cfg.resume and not found:
                 print(f"nothing to resume in {cfg.out}: starting from step 0")
         acc.wait_for_everyone()

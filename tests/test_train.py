@@ -105,6 +105,12 @@ def test_run_folder_of_another_run_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="different run.*batch_size"):
         train("unconditional", "ci", out, progress=False, steps=4, batch_size=3, resume=True, **FAST)
     assert (out / "weights.safetensors").read_bytes() == before  # nothing overwritten
+    card = json.loads((out / "card.json").read_text())
+    del card["identity"]["options"]["prediction"]  # a run begun before the stage had this option
+    (out / "card.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="different run.*options"):  # the default is all it may stand for
+        train("unconditional", "ci", out, progress=False, steps=4, batch_size=2, resume=True,
+              options={"prediction": "eps"}, **FAST)
     more = train("unconditional", "ci", out, progress=False, steps=4, batch_size=2, resume=True, **FAST)
     assert more.history["step"] == [1, 2, 3, 4]
     train("unconditional", "ci", out, progress=False, steps=1, batch_size=2, overwrite=True, **FAST)
