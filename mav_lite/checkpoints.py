@@ -123,8 +123,7 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
-def prepare_run_dir(out: Path, identity: dict, resume: bool, overwrite: bool,
-                    option_defaults: dict | None = None) -> bool:
+def prepare_run_dir(out: Path, identity: dict, resume: bool, overwrite: bool, option_defaults: dict) -> bool:
     """Make the run folder ready; True when there is a checkpoint to resume from.
 
     A folder that holds another run is refused unless `overwrite` (which empties it) or, for the
@@ -149,7 +148,7 @@ def prepare_run_dir(out: Path, identity: dict, resume: bool, overwrite: bool,
                               "pass --resume to continue it or --overwrite to replace it")
     theirs = dict(card.get("identity", {}))
     if "options" in theirs:
-        theirs["options"] = {**(option_defaults or {}), **theirs["options"]}
+        theirs["options"] = {**option_defaults, **theirs["options"]}
     if theirs != identity:
         diff = sorted(k for k in identity.keys() | theirs.keys() if identity.get(k) != theirs.get(k))
         raise CheckpointError(f"{out}: holds a different run (differs in {', '.join(diff)}); "
