@@ -70,7 +70,11 @@ class DiffusionPrior(nn.Module):
         self.query = None if map_channels else nn.Parameter(torch.randn(width) * 0.02)
         self.null_tokens = nn.Parameter(torch.zeros(width))  # classifier-free guidance's "no text"
         self.null_text = nn.Parameter(torch.zeros(width))
-        self.position = nn.Parameter(torch.randn(context + (2 + CELLS if map_channels else 4), width) * 0.02)
+        # positions start at the size of the inputs they are added to (the projected token features and
+        # cells: ~0.6 per channel): C_x's token features hardly depend on word order, so only these tell
+        # "a red circle and a blue star" from "a blue circle and a red star"; started at 0.02 they were
+        # drowned, and a trained P drew the same map for a caption and its colour swap (cosine 0.998)
+        self.position = nn.Parameter(torch.randn(context + (2 + CELLS if map_channels else 4), width) * 0.5)
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)

@@ -62,6 +62,26 @@ def test_a_map_prior_predicts_each_cell_in_its_own_place_whatever_the_prompt_len
     assert prior_sample(prior, clip, ["a small red circle"] * 2, steps=2, seed=0).shape == (2, clip.map_dim)
 
 
+@pytest.mark.parametrize("map_channels", [0, 96])
+def test_untrained_prior_already_reads_word_order(clip, map_channels):
+    """C_x's token features hardly depend on word order, so P must read which colour goes with which
+    shape from its own position embeddings; they start at the tokens' size, so at initialization a
+    colour swap moves P's prediction at least a tenth as far as two new colours do (positions
+    started at 0.02: 2-6%)."""
+    c = clip.config
+    torch.manual_seed(0)
+    prior = DiffusionPrior(c["embed_dim"], c["width"], c["context"], width=32, layers=1, heads=2,
+                           map_channels=map_channels).eval()
+    captions = ["a red circle on the left and a blue star on the right", "top-left: tiny crimson disc; a big azure box",
+                "a blue circle on the left and a red star on the right", "top-left: tiny azure disc; a big crimson box",
+                "a green circle on the left and a yellow star on the right", "top-left: tiny lemon disc; a big violet box"]
+    tokens, padding, x_e = clip.text_features(captions)
+    z, t = torch.randn(1, prior.out_dim).repeat(6, 1), torch.full((6,), 500)
+    with torch.no_grad():
+        out = prior(z, t, cond=x_e, tokens=tokens, padding=padding)
+    swap, other = (out[:2] - out[2:4]).norm(dim=1), (out[:2] - out[4:]).norm(dim=1)
+    assert (swap / other).min() > 0.1
+
 @pytest.mark.parametrize("scale", [1.0, 0.0, 3.0])
 def test_guidance_combines_the_conditional_and_null_outputs(clip, text, scale):
     prior = tiny_prior(clip)
