@@ -1,6 +1,7 @@
 """How well each stage works, measured against ground truth (notebooks 05, 07, 08, benchmarks, notebook 13).
 
     report = text_to_image_report(pipe, oracle, n=64)
+    shift = colour_swap_shift(pipe, n=128)
     report = text_to_video_report(pipe, oracle, video_oracle, n=32)
     report = interpolation_report(pipe, oracle, n=32)
 
@@ -18,9 +19,12 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from . import decoder as decoder_lib
 from . import interpolation as upf_lib
 from . import superres as sr_lib
-from .data import ShapesWorld
+from .clip import swapped_colors
+from .data import ShapesWorld, to_tensor
+from .data.render import render
 from .metrics import (attribute_accuracy, background_mask, clip_frames, clipsim_lite, edge_sharpness, fid_lite,
                       flicker, fvd_lite, motion_per_frame, plausible_motion, psnr, ssim, temporal_consistency)
 
@@ -78,6 +82,40 @@ def text_to_image_report(pipe, oracle, n: int = 64, seed: int = 0, batch: int = 
     report["fid_floor"] = fid_lite(oracle, real, floor_images)
     return report
 
+
+
+@torch.no_grad()
+def colour_swap_shift(pipe, n: int = 128, seed: int = EVAL_SEED, steps: int | None = None,
+                      guidance: float | None = None) -> dict:
+    """How far swapping the two colours of a two-object scene moves its image embedding (y_e or C_y's
+    map, whichever D reads): 1 - cosine, the mean over n scenes that name two different colours.
+
+    "prior": P's sample for the caption against its sample for the colour-swapped caption, with the
+    same noise (steps / guidance: P's); "renders": C_y's embedding of the render against that of the
+    same render with the two objects' colours swapped. A P that gives each object its own colour moves
+    about as far as the renders do; a P that reads the caption as a bag of words hardly moves.
+    """
+    world = ShapesWorld(size=pipe.image_size, seed=seed)
+    scenes, index = [], 0
+    while len(scenes) < n:
+        scene = world.scene(index)
+        if len(scene["objects"]) == 2 and swapped_colors(scene["caption"]):
+            scenes.append(scene)
+        index += 1
+    backgrounds = [s["background"] for s in scenes]
+    swapped = [[dict(o, color=other["color"], rgb=other["rgb"]) for o, other in zip(s["objects"], s["objects"][::-1])]
+               for s in scenes]
+    real, real_swapped = (decoder_lib.image_embedding(pipe.clip, to_tensor(render(objects, backgrounds, pipe.image_size)),
+                                                      pipe.decoder)
+                          for objects in ([s["objects"] for s in scenes], swapped))
+    captions = [s["caption"] for s in scenes]
+    drawn, drawn_swapped = (pipe.image_embeddings(c, seed=0, steps=steps, guidance=guidance, progress=False)
+                            for c in (captions, [swapped_colors(c) for c in captions]))
+
+    def shift(a, b):
+        return float((1 - F.cosine_similarity(a.float(), b.float(), dim=1)).mean())
+
+    return {"prior": shift(drawn, drawn_swapped), "renders": shift(real, real_swapped), "n": n}
 
 # issue 5's quality goals for base clips (D^t), per group
 VIDEO_GOALS = {"one object": {"color": 0.95, "shape": 0.90, "same_object": 0.90, "plausible": 0.90},

@@ -4,6 +4,7 @@ from einops import rearrange
 
 from mav_lite import MakeAVideoLite, diffusion
 from mav_lite.checkpoints import REFERENCE_DIR
+from mav_lite.evaluation import colour_swap_shift
 from mav_lite.decoder import sample as decode
 from mav_lite.clip import frozen_clip
 from mav_lite.prior import DiffusionPrior, RegressionPrior
@@ -129,6 +130,14 @@ def test_tiny_text_to_image_end_to_end(tiny_pipeline):
     assert not torch.equal(images, pipe.text_to_image(prompts, seed=1, progress=False))
     assert pipe.text_to_image("a red circle", seed=0, steps=2, prior_steps=2, progress=False).shape == (1, 3, 16, 16)
 
+
+
+def test_colour_swap_shift_pairs_each_caption_with_its_swap_under_the_same_noise(tiny_pipeline):
+    shift = colour_swap_shift(tiny_pipeline, n=8, steps=3)
+    assert shift["n"] == 8 and shift["renders"] > 1e-3  # the swapped render is another scene to C_y
+    assert 0 < shift["prior"] < 2
+    # P without its text (guidance 0) draws the same sample for both captions: the noise is shared
+    assert colour_swap_shift(tiny_pipeline, n=8, steps=3, guidance=0.0)["prior"] == pytest.approx(0, abs=1e-6)
 
 def test_a_map_conditioned_chain_draws_and_a_mismatched_prior_is_a_clear_error(tiny_pipeline, tmp_path):
     options = {"embedding": "map"}
