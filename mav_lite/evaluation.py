@@ -83,7 +83,6 @@ def text_to_image_report(pipe, oracle, n: int = 64, seed: int = 0, batch: int = 
     return report
 
 
-
 @torch.no_grad()
 def colour_swap_shift(pipe, n: int = 128, seed: int = EVAL_SEED, steps: int | None = None,
                       guidance: float | None = None) -> dict:
@@ -116,6 +115,7 @@ def colour_swap_shift(pipe, n: int = 128, seed: int = EVAL_SEED, steps: int | No
         return float((1 - F.cosine_similarity(a.float(), b.float(), dim=1)).mean())
 
     return {"prior": shift(drawn, drawn_swapped), "renders": shift(real, real_swapped), "n": n}
+
 
 # issue 5's quality goals for base clips (D^t), per group
 VIDEO_GOALS = {"one object": {"color": 0.95, "shape": 0.90, "same_object": 0.90, "plausible": 0.90},

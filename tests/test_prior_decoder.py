@@ -4,9 +4,9 @@ from einops import rearrange
 
 from mav_lite import MakeAVideoLite, diffusion
 from mav_lite.checkpoints import REFERENCE_DIR
-from mav_lite.evaluation import colour_swap_shift
 from mav_lite.decoder import sample as decode
-from mav_lite.clip import frozen_clip
+from mav_lite.clip import frozen_clip, swapped_colors
+from mav_lite.evaluation import colour_swap_shift
 from mav_lite.prior import DiffusionPrior, RegressionPrior
 from mav_lite.prior import sample as prior_sample
 from mav_lite.train import train
@@ -73,15 +73,15 @@ def test_untrained_prior_already_reads_word_order(clip, map_channels):
     torch.manual_seed(0)
     prior = DiffusionPrior(c["embed_dim"], c["width"], c["context"], width=32, layers=1, heads=2,
                            map_channels=map_channels).eval()
-    captions = ["a red circle on the left and a blue star on the right", "top-left: tiny crimson disc; a big azure box",
-                "a blue circle on the left and a red star on the right", "top-left: tiny azure disc; a big crimson box",
-                "a green circle on the left and a yellow star on the right", "top-left: tiny lemon disc; a big violet box"]
-    tokens, padding, x_e = clip.text_features(captions)
+    captions = ["a red circle on the left and a blue star on the right", "top-left: tiny crimson disc; a big azure box"]
+    new_colours = ["a green circle on the left and a yellow star on the right", "top-left: tiny lemon disc; a big violet box"]
+    tokens, padding, x_e = clip.text_features(captions + [swapped_colors(c) for c in captions] + new_colours)
     z, t = torch.randn(1, prior.out_dim).repeat(6, 1), torch.full((6,), 500)
     with torch.no_grad():
         out = prior(z, t, cond=x_e, tokens=tokens, padding=padding)
     swap, other = (out[:2] - out[2:4]).norm(dim=1), (out[:2] - out[4:]).norm(dim=1)
     assert (swap / other).min() > 0.1
+
 
 @pytest.mark.parametrize("scale", [1.0, 0.0, 3.0])
 def test_guidance_combines_the_conditional_and_null_outputs(clip, text, scale):
@@ -131,13 +131,13 @@ def test_tiny_text_to_image_end_to_end(tiny_pipeline):
     assert pipe.text_to_image("a red circle", seed=0, steps=2, prior_steps=2, progress=False).shape == (1, 3, 16, 16)
 
 
-
 def test_colour_swap_shift_pairs_each_caption_with_its_swap_under_the_same_noise(tiny_pipeline):
     shift = colour_swap_shift(tiny_pipeline, n=8, steps=3)
     assert shift["n"] == 8 and shift["renders"] > 1e-3  # the swapped render is another scene to C_y
     assert 0 < shift["prior"] < 2
     # P without its text (guidance 0) draws the same sample for both captions: the noise is shared
     assert colour_swap_shift(tiny_pipeline, n=8, steps=3, guidance=0.0)["prior"] == pytest.approx(0, abs=1e-6)
+
 
 def test_a_map_conditioned_chain_draws_and_a_mismatched_prior_is_a_clear_error(tiny_pipeline, tmp_path):
     options = {"embedding": "map"}
