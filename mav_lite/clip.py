@@ -354,12 +354,30 @@ def hard_negatives(caption: str, generator: torch.Generator, alternatives: int =
     return out if swap is None else out + [swap]
 
 
+def lock_image_tower(model: CLIPLite, source: str) -> CLIPLite:
+    """Copy C_y from another CLIP-lite ("reference" or a run folder) into `model` and freeze it: only C_x
+    and the temperature learn (locked-image tuning, LiT: Zhai et al. 2022). y_e and C_y's map stay
+    exactly as they were, so every model conditioned on them (the decoders, P's targets) still fits,
+    while C_x is learned anew (with today's recipe: one that reads word order)."""
+    donor = frozen_clip(None if source == "reference" else source)
+    if (donor.image_size, donor.config["width"], donor.config["embed_dim"]) != (
+            model.image_size, model.config["width"], model.config["embed_dim"]):
+        raise ValueError(f"image_tower={source!r} has C_y at image size {donor.image_size}, width "
+                         f"{donor.config['width']}, embed_dim {donor.config['embed_dim']}; this CLIP-lite needs "
+                         f"{model.image_size}, {model.config['width']}, {model.config['embed_dim']}")
+    model.image.load_state_dict(donor.image.state_dict())
+    model.image.requires_grad_(False)
+    return model
+
+
 def build(preset: Preset, options: dict) -> CLIPLite:
     """embed_dim (option): the size of x_e and y_e, None for the preset's (benchmarks/embedding_probe.py
-    measures how easily a network reads a two-object scene out of y_e)."""
+    measures how easily a network reads a two-object scene out of y_e). image_tower (option): None to
+    train C_y too, or a CLIP-lite ("reference" or a run folder) whose C_y is copied and locked."""
     c = preset.clip
-    return CLIPLite(vocabulary(), c.context, options["embed_dim"] or c.embed_dim, c.width, c.layers, c.heads,
-                    preset.world.image_size, options["caption_layers"])
+    model = CLIPLite(vocabulary(), c.context, options["embed_dim"] or c.embed_dim, c.width, c.layers, c.heads,
+                     preset.world.image_size, options["caption_layers"])
+    return model if options["image_tower"] is None else lock_image_tower(model, options["image_tower"])
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
@@ -389,6 +407,6 @@ register_stage(Stage(
     loss=loss,
     sample=None,
     rebuild=lambda config: CLIPLite(**config),
-    options={"hard_negatives": True, "alternatives": 1, "embed_dim": None, "caption_layers": 0},
+    options={"hard_negatives": True, "alternatives": 1, "embed_dim": None, "caption_layers": 0, "image_tower": None},
 ))
 

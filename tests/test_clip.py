@@ -5,7 +5,8 @@ import torch
 from mav_lite.checkpoints import load_model
 from mav_lite.clip import CLIPLite, Tokenizer, binding_accuracy, retrieval_accuracy, swapped_colors
 from mav_lite.data import ShapesWorld, vocabulary
-from mav_lite.train import train
+from mav_lite.config import get_preset
+from mav_lite.train import get_stage, train
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,29 @@ def test_embed_dim_and_captioner_options_and_the_card_keeps_them(tmp_path):
     images, captions, _ = ShapesWorld(size=16, seed=0).images(range(2))
     assert model.encode_image(images).shape == model.encode_text(captions).shape == (2, 24)
     assert torch.equal(model.encode_image(images), run.ema.encode_image(images))
+
+
+def test_locked_image_tower_keeps_the_donors_c_y_exactly_and_trains_c_x(tmp_path):
+    train("clip", "ci", tmp_path / "donor", progress=False, steps=3, precision="no")
+    donor, _ = load_model(tmp_path / "donor", "clip")
+    stage, options = get_stage("clip"), {"image_tower": str(tmp_path / "donor")}
+    torch.manual_seed(0)  # as the trainer does before it builds: the weights the locked run starts from
+    start = stage.build(get_preset("ci"), {**stage.options, **options})
+    assert not any(p.requires_grad for p in start.image.parameters())
+    assert all(p.requires_grad for p in start.text.parameters())
+    run = train("clip", "ci", tmp_path / "lit", progress=False, steps=5, lr=1e-3, warmup=1, precision="no",
+                options=options)
+    model, card = load_model(tmp_path / "lit", "clip")
+    for mine, theirs in zip(model.image.state_dict().values(), donor.image.state_dict().values()):
+        assert torch.equal(mine, theirs)
+    images, _, _ = ShapesWorld(size=16, seed=0).images(range(4))
+    assert torch.equal(model.encode_image(images, as_map=True), donor.encode_image(images, as_map=True))
+    assert not torch.equal(run.ema.text.token.weight, start.text.token.weight)  # C_x learned
+    assert card["identity"]["options"]["image_tower"] == str(tmp_path / "donor")
+    train("clip", "ci", tmp_path / "wide", progress=False, steps=1, precision="no", options={"embed_dim": 24})
+    with pytest.raises(ValueError, match="embed_dim 24"):
+        train("clip", "ci", tmp_path / "bad", progress=False, steps=1, precision="no",
+              options={"image_tower": str(tmp_path / "wide")})
 
 
 def test_hard_negatives_change_one_detail():
