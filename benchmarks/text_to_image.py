@@ -1,7 +1,8 @@
 """Text-to-image with the reference weights: quality (attribute oracle, CLIPSIM-lite, FID-lite) and speed.
 
     python benchmarks/text_to_image.py [--n 64] [--steps 25] [--prior-steps 25] [--guidance 3] [--prior-guidance 2]
-                                       [--prior runs/prior-long] [--decoder runs/decoder] [--true-embedding]
+                                       [--prior runs/prior-long] [--decoder runs/decoder] [--clip runs/clip]
+                                       [--true-embedding]
 
 Prints the oracle's own accuracy on real renders, then, for n prompts in each group (one object,
 two objects, held-out compositions), what the oracle reads in the generated images against the
@@ -21,7 +22,7 @@ from pathlib import Path
 
 
 from mav_lite import MakeAVideoLite
-from mav_lite.checkpoints import REFERENCE_DIR, load_pretrained
+from mav_lite.checkpoints import REFERENCE_DIR, load_card, load_pretrained
 from mav_lite.data import ShapesWorld
 from mav_lite.evaluation import GOALS, GROUPS, colour_swap_shift, text_to_image_report
 from mav_lite.system import describe_machine
@@ -38,11 +39,14 @@ def main() -> None:
                         help="the prior's checkpoint folder (default: the reference; a run folder judges a candidate)")
     parser.add_argument("--decoder", type=Path, default=REFERENCE_DIR / "decoder",
                         help="the decoder's checkpoint folder (default: the reference; pass its own --prior with it)")
+    parser.add_argument("--clip", type=Path, default=None,
+                        help="the CLIP-lite folder (default: the one the prior was trained on, as its card says)")
     parser.add_argument("--true-embedding", action="store_true",
                         help="D draws from each prompt's own render's embedding, not the prior's sample")
     args = parser.parse_args()
     print(describe_machine())
-    pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", args.prior, args.decoder)
+    clip = args.clip or load_card(args.prior, "prior")["identity"]["options"]["clip"] or REFERENCE_DIR / "clip"
+    pipe = MakeAVideoLite.from_folders(clip, args.prior, args.decoder)
     oracle, _ = load_pretrained("oracle")
     world = ShapesWorld(size=pipe.image_size, seed=11)
     images, _, scenes = world.images(range(512))

@@ -355,10 +355,12 @@ def hard_negatives(caption: str, generator: torch.Generator, alternatives: int =
 
 
 def lock_image_tower(model: CLIPLite, source: str) -> CLIPLite:
-    """Copy C_y from another CLIP-lite ("reference" or a run folder) into `model` and freeze it: only C_x
-    and the temperature learn (locked-image tuning, LiT: Zhai et al. 2022). y_e and C_y's map stay
-    exactly as they were, so every model conditioned on them (the decoders, P's targets) still fits,
-    while C_x is learned anew (with today's recipe: one that reads word order)."""
+    """Copy C_y from another CLIP-lite ("reference" or a run folder) into `model` and lock its convolutions:
+    C_y's map stays exactly as it was, so every model conditioned on the map (the map decoders, P's
+    targets) still fits, while C_x is learned anew (with today's recipe: one that reads word order)
+    and the projection from the map to y_e is fine-tuned with it (locked-image tuning, LiT: Zhai et
+    al. 2022, with the head left free: a colour swap moves the map four times as far as it moves the
+    reference's y_e, so a locked head would hide most of what binding needs)."""
     donor = frozen_clip(None if source == "reference" else source)
     if (donor.image_size, donor.config["width"], donor.config["embed_dim"]) != (
             model.image_size, model.config["width"], model.config["embed_dim"]):
@@ -366,14 +368,14 @@ def lock_image_tower(model: CLIPLite, source: str) -> CLIPLite:
                          f"{donor.config['width']}, embed_dim {donor.config['embed_dim']}; this CLIP-lite needs "
                          f"{model.image_size}, {model.config['width']}, {model.config['embed_dim']}")
     model.image.load_state_dict(donor.image.state_dict())
-    model.image.requires_grad_(False)
+    model.image.features.requires_grad_(False)
     return model
 
 
 def build(preset: Preset, options: dict) -> CLIPLite:
     """embed_dim (option): the size of x_e and y_e, None for the preset's (benchmarks/embedding_probe.py
     measures how easily a network reads a two-object scene out of y_e). image_tower (option): None to
-    train C_y too, or a CLIP-lite ("reference" or a run folder) whose C_y is copied and locked."""
+    train C_y too, or a CLIP-lite ("reference" or a run folder) whose C_y is copied, its map locked."""
     c = preset.clip
     model = CLIPLite(vocabulary(), c.context, options["embed_dim"] or c.embed_dim, c.width, c.layers, c.heads,
                      preset.world.image_size, options["caption_layers"])
