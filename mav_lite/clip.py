@@ -204,13 +204,15 @@ class CLIPLite(nn.Module):
     def device(self) -> torch.device:
         return self.logit_scale.device
 
-    def text_features(self, prompts, strict: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def text_features(self, prompts, strict: bool = True, encoder: TextEncoder | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Prompts -> token features (B, L, width), padding mask (B, L) and x_e (B, embed_dim), where L is
-        the longest prompt's length in tokens (the padding after it changes nothing: it is masked)."""
+        the longest prompt's length in tokens (the padding after it changes nothing: it is masked).
+        encoder: another text encoder over this tokenizer's ids (a prior's own tuned copy of C_x)."""
         ids, padding = self.tokenizer.encode(prompts, strict)
         length = int((~padding).sum(dim=1).max())
         ids, padding = ids[:, :length].to(self.device), padding[:, :length].to(self.device)
-        tokens, x_e = self.text(ids, padding)
+        tokens, x_e = (encoder or self.text)(ids, padding)
         return tokens, padding, x_e
 
     def encode_text(self, prompts, strict: bool = True) -> torch.Tensor:

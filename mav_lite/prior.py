@@ -17,7 +17,8 @@ with a cosine loss. It lands on the average of the images a caption fits, and gi
 prompt; notebook 04 compares the two.
 
 Both train on frozen CLIP-lite embeddings (option `clip`: a run folder, default the reference
-weights): `mav-lite train prior --preset cpu --out runs/prior` (and `prior_regression`).
+weights): `mav-lite train prior --preset cpu --out runs/prior` (and `prior_regression`); with option
+`tune_text=true` P reads the words through its own copy of C_x, trained with it.
 """
 
 from __future__ import annotations
@@ -30,14 +31,15 @@ from einops import rearrange
 from torch import nn
 
 from . import diffusion
-from .clip import GRID, CLIPLite, frozen_clip
+from .clip import GRID, CLIPLite, TextEncoder, frozen_clip
 from .config import Preset
 from .decoder import map_embedding
 from .data import ImageStream, ShapesWorld
 from .train import Stage, register_stage
 from .unet import timestep_embedding
 
-OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "timesteps": 1000}  # clip: a run folder or None
+# clip: a run folder or None; tune_text: P trains its own copy of C_x (see DiffusionPrior)
+OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "timesteps": 1000, "tune_text": False}
 CELLS = GRID ** 2  # the cells of C_y's map
 SCHEDULE = "cosine"
 
@@ -52,13 +54,19 @@ class DiffusionPrior(nn.Module):
 
     map_channels > 0: the image embedding is C_y's 4x4 map of that many channels, flattened
     channel-first; z_t enters as 16 cell tokens instead of one token and the query, and the cells'
-    outputs are the prediction."""
+    outputs are the prediction.
+
+    text_encoder (TextEncoder's arguments, option `tune_text`): P reads the prompt through its own copy
+    of C_x, started from C_x's weights and trained with P. C_x was trained for x_e alone, read from the
+    [cls] token, so its last layer's other token outputs were never trained; P that tunes the copy can
+    make them say which colour and shape sit where, which P on frozen features did not learn."""
 
     def __init__(self, embed_dim: int, text_width: int, context: int, width: int, layers: int, heads: int,
-                 map_channels: int = 0):
+                 map_channels: int = 0, text_encoder: dict | None = None):
         super().__init__()
         self.config = dict(embed_dim=embed_dim, text_width=text_width, context=context, width=width,
-                           layers=layers, heads=heads, map_channels=map_channels)
+                           layers=layers, heads=heads, map_channels=map_channels, text_encoder=text_encoder)
+        self.text = TextEncoder(**text_encoder) if text_encoder else None
         self.out_dim = map_channels * CELLS if map_channels else embed_dim  # the image embedding's size
         # unit-norm embeddings have entries ~ 1/sqrt(D): diffuse y_e * sqrt(D); a map is standardized already
         self.scale = 1.0 if map_channels else math.sqrt(embed_dim)
@@ -132,7 +140,7 @@ def sample(prior: DiffusionPrior, clip: CLIPLite, prompts, guidance: float = 2.0
            strict: bool = True) -> torch.Tensor:
     """Prompts -> image embeddings (B, out_dim): DDIM over the embedding, guided by the text; y_e unit
     norm, or a map standardized as `CLIPLite.encode_image(as_map=True)` makes it."""
-    tokens, padding, x_e = clip.text_features(prompts, strict)
+    tokens, padding, x_e = clip.text_features(prompts, strict, encoder=prior.text)
     device = next(prior.parameters()).device
     model_fn = diffusion.classifier_free_guidance(prior, x_e.to(device), guidance, tokens=tokens.to(device),
                                                   padding=padding.to(device))
@@ -152,19 +160,23 @@ def stream(preset: Preset, options: dict, data_seed: int, batch_size: int, posit
     return ImageStream(ShapesWorld(size=size, seed=data_seed), batch_size, position)
 
 
-def embeddings(batch, options: dict, device, as_map: bool = False) -> tuple[torch.Tensor, ...]:
-    """A batch of (images, captions) -> tokens, padding, x_e and y_e (or C_y's map) from the frozen CLIP-lite."""
+def embeddings(batch, options: dict, device, as_map: bool = False,
+               encoder: TextEncoder | None = None) -> tuple[torch.Tensor, ...]:
+    """A batch of (images, captions) -> tokens, padding, x_e and y_e (or C_y's map) from the frozen
+    CLIP-lite; encoder: the prior's own text encoder (option `tune_text`), read with gradients."""
     images, captions = batch
     clip = frozen_clip(options["clip"], str(device))
     with torch.no_grad():
-        tokens, padding, x_e = clip.text_features(captions)
         y_e = clip.encode_image(images, as_map=as_map)
+    with torch.set_grad_enabled(encoder is not None):
+        tokens, padding, x_e = clip.text_features(captions, encoder=encoder)
     return tokens, padding, x_e, y_e
 
 
 def diffusion_loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
     device = generator.device
-    tokens, padding, x_e, y_e = embeddings(batch, options, device, as_map=bool(model.config["map_channels"]))
+    tokens, padding, x_e, y_e = embeddings(batch, options, device, as_map=bool(model.config["map_channels"]),
+                                           encoder=model.text)
     x0 = y_e.float() * model.scale
     schedule = diffusion.schedule_for(SCHEDULE, options["timesteps"])
     t = diffusion.sample_timesteps(len(x0), schedule, generator, device)
@@ -189,7 +201,12 @@ def map_channels(options: dict) -> int:
 def build_diffusion(preset: Preset, options: dict) -> DiffusionPrior:
     clip, p = frozen_clip(options["clip"]), preset.prior
     c = clip.config
-    return DiffusionPrior(c["embed_dim"], c["width"], c["context"], p.width, p.layers, p.heads, map_channels(options))
+    text = (dict(vocab=len(clip.tokenizer), context=c["context"], width=c["width"], layers=c["layers"], heads=c["heads"],
+                 embed_dim=c["embed_dim"]) if options["tune_text"] else None)
+    model = DiffusionPrior(c["embed_dim"], c["width"], c["context"], p.width, p.layers, p.heads, map_channels(options), text)
+    if model.text is not None:
+        model.text.load_state_dict(clip.text.state_dict())
+    return model
 
 
 register_stage(Stage(

@@ -113,6 +113,21 @@ def test_decoder_draws_images_from_embeddings(clip, text):
         decode(decoder, y_e[:, :10], size=16)
 
 
+def test_tune_text_trains_the_priors_own_copy_of_c_x_and_sampling_reads_it(tmp_path, clip):
+    prompts = ["a small red circle", "a big blue star at the top left"]
+    run = train("prior", "ci", tmp_path / "prior", steps=3, lr=1e-2, warmup=1, options={"tune_text": True}, **QUIET)
+    prior = run.model.eval()
+    own, frozen = clip.text_features(prompts, encoder=prior.text), clip.text_features(prompts)
+    assert not torch.allclose(own[0], frozen[0])  # the copy trained; C_x itself did not
+    assert torch.equal(frozen[0], frozen_clip().text_features(prompts)[0])
+    pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", tmp_path / "prior", REFERENCE_DIR / "decoder")
+    assert pipe.prior.text is not None  # the copy is saved and loaded with P
+    before = prior_sample(prior, clip, prompts, steps=2, seed=0)
+    with torch.no_grad():
+        prior.text.token.weight.normal_()
+    assert not torch.allclose(before, prior_sample(prior, clip, prompts, steps=2, seed=0))
+
+
 @pytest.fixture(scope="module")
 def tiny_pipeline(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
