@@ -2,7 +2,7 @@
 
     python benchmarks/text_to_image.py [--n 64] [--steps 25] [--prior-steps 25] [--guidance 3] [--prior-guidance 2]
                                        [--prior runs/prior-long] [--decoder runs/decoder] [--clip runs/clip]
-                                       [--true-embedding]
+                                       [--true-embedding] [--candidates 4]
 
 Prints the oracle's own accuracy on real renders, then, for n prompts in each group (one object,
 two objects, held-out compositions), what the oracle reads in the generated images against the
@@ -11,7 +11,8 @@ CLIPSIM-lite beside real renders, FID-lite beside the real-vs-real floor, how fa
 two-object caption's colours moves P's sample against how far it moves the renders' embedding (a P
 that reads the caption as a bag of words hardly moves), and the time to draw 8 prompts at once.
 --true-embedding skips the prior: D draws each prompt from its own render's image embedding, which
-says how much of what is lost is lost in D.
+says how much of what is lost is lost in D. --candidates K keeps the best of K images per prompt by
+CLIP-lite's score (CLIPSIM-lite is then no longer an independent judge: it picked the images).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> None:
                         help="the CLIP-lite folder (default: the one the prior was trained on, as its card says)")
     parser.add_argument("--true-embedding", action="store_true",
                         help="D draws from each prompt's own render's embedding, not the prior's sample")
+    parser.add_argument("--candidates", type=int, default=1, help="images drawn per prompt, the best by CLIP-lite kept")
     args = parser.parse_args()
     print(describe_machine())
     clip = args.clip or load_card(args.prior, "prior")["identity"]["options"]["clip"] or REFERENCE_DIR / "clip"
@@ -57,7 +59,7 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{acc[k]:.1%}" for k in ("count", "objects", "position", "size")) + " |")
 
     sampling = {"steps": args.steps, "prior_steps": args.prior_steps, "guidance": args.guidance,
-                "prior_guidance": args.prior_guidance}
+                "prior_guidance": args.prior_guidance, "candidates": args.candidates}
     report = text_to_image_report(pipe, oracle, n=args.n, true_embedding=args.true_embedding, **sampling)
     source = "from the true embedding" if args.true_embedding else "generated"
     print(f"\n| group ({args.n} prompts each) | measure | {source} | goal |\n| --- | --- | --- | --- |")

@@ -184,7 +184,7 @@ def prior(pipe, regression, n: int = 32, prompts: int = 4, samples: int = 8, ste
     `samples` draws for each of `prompts` prompts, of the embeddings and of the decoded images' y_e."""
     clip, d = pipe.clip, pipe.preset.decoder
     if regression.out_dim != pipe.decoder.config["cond_dim"]:
-        option = " --option embedding=map" if pipe.decoder.config["cond_grid"] else ""
+        option = "" if pipe.decoder.config["cond_grid"] else " --option embedding=vector"
         raise ValueError(f"the regression baseline draws {regression.out_dim}-d image embeddings but the decoder "
                          f"expects {pipe.decoder.config['cond_dim']}-d: train one for it with "
                          f"`mav-lite train prior_regression{option}`")

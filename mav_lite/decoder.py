@@ -1,28 +1,24 @@
 """The image decoder D: a U-Net diffusion model that draws an image from a CLIP image embedding (notebook 05).
 
-As in the paper, D never reads text: it learns p(image | y_e) from images alone, with y_e = C_y(image)
-from the frozen CLIP-lite. At generation time y_e comes from the prior P instead, and the chain
-text -> C_x -> P -> D draws what the prompt says.
+As in the paper, D never reads text: it learns p(image | embedding) from images alone, with the
+embedding taken from the image by the frozen CLIP-lite's C_y. At generation time the embedding comes
+from the prior P instead, and the chain text -> C_x -> P -> D draws what the prompt says.
 
-The embedding enters the U-Net twice: beside the timestep, as a FiLM scale-shift in every residual
-block (*what*: colour, shape, size), and as a map added at the bottleneck, 8x8 for 32x32 images
-(*where*: `UNet(cond_map=...)`). Without the map, a FiLM-only decoder placed objects at chance (13%
-right cells after 6,000 CPU steps); with it, 84% after 1,500. For 10% of the training samples the
-embedding is replaced by a learned null embedding, so that classifier-free guidance can push samples
-towards it. v-prediction on a cosine schedule (notebook 02 showed why: clean backgrounds), the loss
-weighted by min(SNR, 5) / (SNR + 1) (min-SNR, Hang et al. 2023; option `min_snr_gamma`, None for
-plain MSE), which learned colours about 3x faster here.
-
-Option `embedding="map"`: D is conditioned on C_y's 4x4 map before its projection to y_e (1,536
-numbers for the reference CLIP-lite, `CLIPLite.encode_image(as_map=True)`): FiLM reads the whole map
-and the bottleneck map is made cell by cell (`UNet(cond_grid=4)`). y_e mixes the objects of a scene
-together; the map keeps each in its own cell (README, Text to image). The prior then predicts the map.
-With it, options `cond_input=true` (each cell also added at full resolution, over its own pixels)
-and `cond_film=false` (no FiLM from the map) make D read the map only where each cell lies: from
-C_y's map, the FiLM decoder drew two-object scenes with each other's colours.
+The embedding is C_y's 4x4 map before its projection to y_e (1,536 numbers for the reference
+CLIP-lite, `CLIPLite.encode_image(as_map=True)`): y_e mixes the objects of a scene together, the map
+keeps each in its own cell (README, The map route). D reads each cell only where it lies: through one
+shared linear layer added to the stem's output over the cell's own pixels (`cond_input`), and as an
+8x8 map added at the bottleneck (`UNet(cond_grid=4, cond_map=...)`). With a FiLM scale-shift from the
+whole map in every residual block instead (`cond_film=true`), the same for both objects, D drew
+two-object scenes with each other's colours. Option `embedding="vector"` is the paper's y_e (64
+numbers), read through FiLM (*what*) and a bottleneck map (*where*). For 10% of the training samples
+the embedding is replaced by a learned null embedding, so that classifier-free guidance can push
+samples towards it. v-prediction on a cosine schedule (notebook 02 showed why: clean backgrounds),
+the loss weighted by min(SNR, 5) / (SNR + 1) (min-SNR, Hang et al. 2023; option `min_snr_gamma`, None
+for plain MSE), which learned colours about 3x faster here.
 
     mav-lite train decoder --preset cpu --lr 1e-3 --out runs/decoder
-    images = sample(decoder, y_e, guidance=3.0, steps=25, seed=0)      # (B, 3, H, W) in [-1, 1]
+    images = sample(decoder, clip.encode_image(x, as_map=True), size=32, guidance=3.0, steps=25, seed=0)
 
 D^t (notebook 07) inflates this network with temporal layers and keeps its weights.
 """
@@ -38,8 +34,8 @@ from .data import ShapesWorld
 from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
-OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "prediction": "v", "timesteps": 1000,
-           "min_snr_gamma": 5.0, "cond_input": False, "cond_film": True}
+OPTIONS = {"clip": None, "embedding": "map", "drop_prob": 0.1, "prediction": "v", "timesteps": 1000,
+           "min_snr_gamma": 5.0, "cond_input": True, "cond_film": False}
 EMBEDDINGS = ("vector", "map")  # y_e, or C_y's 4x4 map (`CLIPLite.encode_image(as_map=True)`)
 
 
@@ -77,7 +73,8 @@ def build(preset: Preset, options: dict) -> UNet:
     bottleneck = preset.world.image_size // 2 ** (len(d.channel_mults) - 1)
     return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks,
                 cond_dim=clip.map_dim if as_map else clip.config["embed_dim"], cond_map=bottleneck,
-                cond_grid=GRID if as_map else 0, cond_input=options["cond_input"], cond_film=options["cond_film"])
+                cond_grid=GRID if as_map else 0, cond_input=options["cond_input"] and as_map,
+                cond_film=options["cond_film"] or not as_map)  # y_e has no cells: FiLM reads it
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:

@@ -216,17 +216,29 @@ class MakeAVideoLite:
     @torch.no_grad()
     @_in_precision
     def text_to_image(self, prompts, seed=0, steps: int | None = None, guidance: float | None = None,
-                      prior_steps: int | None = None, prior_guidance: float | None = None, progress: bool = True,
-                      strict: bool = True) -> torch.Tensor:
+                      prior_steps: int | None = None, prior_guidance: float | None = None, candidates: int = 1,
+                      progress: bool = True, strict: bool = True) -> torch.Tensor:
         """Prompts (a string or a list) -> images (B, 3, H, W) in [-1, 1].
 
         seed: an int or a torch.Generator; steps / guidance: the decoder's DDIM steps and guidance
-        scale; prior_steps / prior_guidance: the prior's. strict=False maps unknown words to [unk]
+        scale; prior_steps / prior_guidance: the prior's. candidates: draw that many images per
+        prompt and keep the one CLIP-lite puts nearest its prompt (the cosine of C_y(image) and x_e:
+        DALL-E's reranking), at that many times the cost. strict=False maps unknown words to [unk]
         with a warning instead of raising.
         """
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+            raise ValueError(f"candidates is how many images to draw per prompt, an int >= 1; got {candidates!r}")
         generator = self._generator(seed)
-        y_e = self.image_embeddings(prompts, generator, prior_steps, prior_guidance, progress, strict)
-        return self._decode(y_e, generator, steps, guidance, progress)
+        if candidates == 1:
+            y_e = self.image_embeddings(prompts, generator, prior_steps, prior_guidance, progress, strict)
+            return self._decode(y_e, generator, steps, guidance, progress)
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        y_e = self.image_embeddings(prompts * candidates, generator, prior_steps, prior_guidance, progress, strict)
+        pool = self._decode(y_e, generator, steps, guidance, progress)  # candidate j of prompt b at j * B + b
+        x_e = self.clip.encode_text(prompts, strict).repeat(candidates, 1)
+        scores = (self.clip.encode_image(pool) * x_e).sum(dim=1).view(candidates, len(prompts))
+        pool = pool.view(candidates, len(prompts), *pool.shape[1:])
+        return pool[scores.argmax(dim=0), torch.arange(len(prompts), device=pool.device)]
 
     @torch.no_grad()
     @_in_precision

@@ -1,24 +1,28 @@
-"""The prior P: from the text (C_x's tokens and its embedding x_e) to a CLIP image embedding y_e (notebook 04).
+"""The prior P: from the text (C_x's tokens and its embedding x_e) to a CLIP image embedding (notebook 04).
 
 Make-A-Video, like DALL-E 2 (Ramesh et al. 2022), does not draw from the text embedding itself:
-a prior first turns x_e into the image embedding y_e that the decoders are conditioned on. One
-caption fits many images (where exactly is "at the top left"? which background?), so P is a
-diffusion model over embeddings: a small transformer reads
+a prior first turns x_e into the image embedding that the decoders are conditioned on. One caption
+fits many images (where exactly is "at the top left"? which background?), so P is a diffusion model
+over embeddings: a small transformer reads
 
     [text tokens ..., x_e, timestep, noised image embedding z_t, learned query]
 
-and predicts the clean embedding from the query's output (DALL-E 2 predicts x_0, not the noise).
-Classifier-free guidance drops the text (tokens and x_e) for 10% of training samples. For a
-map-conditioned decoder (option `embedding="map"`) P predicts C_y's 4x4 map instead of y_e: the
-noised map enters as 16 tokens, one per cell, and each cell's output is that cell's clean features.
+and predicts the clean embedding (DALL-E 2 predicts x_0, not the noise). Classifier-free guidance
+drops the text (tokens and x_e) for 10% of training samples. The embedding is C_y's 4x4 map, as the
+decoders read it (see decoder.py): the noised map enters as 16 tokens, one per cell, and each cell's
+output is that cell's clean features. Option `embedding="vector"` is the paper's y_e instead (one
+token, read from the query's output).
 
-Beside it, `RegressionPrior` is the deterministic baseline: an MLP x_e -> y_e (or the map) trained
+P reads the words through its own copy of C_x, started from C_x's weights and trained with it (option
+`tune_text`, default true; C_x itself stays frozen): C_x pools x_e from its [cls] token, so its last
+layer's other token outputs, the features P reads, were never trained (README, The map route).
+
+Beside it, `RegressionPrior` is the deterministic baseline: an MLP x_e -> the embedding, trained
 with a cosine loss. It lands on the average of the images a caption fits, and gives one answer per
 prompt; notebook 04 compares the two.
 
 Both train on frozen CLIP-lite embeddings (option `clip`: a run folder, default the reference
-weights): `mav-lite train prior --preset cpu --out runs/prior` (and `prior_regression`); with option
-`tune_text=true` P reads the words through its own copy of C_x, trained with it.
+weights): `mav-lite train prior --preset cpu --out runs/prior` (and `prior_regression`).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from .train import Stage, register_stage
 from .unet import timestep_embedding
 
 # clip: a run folder or None; tune_text: P trains its own copy of C_x (see DiffusionPrior)
-OPTIONS = {"clip": None, "embedding": "vector", "drop_prob": 0.1, "timesteps": 1000, "tune_text": False}
+OPTIONS = {"clip": None, "embedding": "map", "drop_prob": 0.1, "timesteps": 1000, "tune_text": True}
 CELLS = GRID ** 2  # the cells of C_y's map
 SCHEDULE = "cosine"
 
@@ -231,5 +235,5 @@ register_stage(Stage(
     loss=regression_loss,
     sample=None,
     rebuild=lambda config: RegressionPrior(**config),
-    options={"clip": None, "embedding": "vector"},
+    options={"clip": None, "embedding": "map"},
 ))

@@ -154,33 +154,46 @@ def test_colour_swap_shift_pairs_each_caption_with_its_swap_under_the_same_noise
     assert colour_swap_shift(tiny_pipeline, n=8, steps=3, guidance=0.0)["prior"] == pytest.approx(0, abs=1e-6)
 
 
-def test_a_map_conditioned_chain_draws_and_a_mismatched_prior_is_a_clear_error(tiny_pipeline, tmp_path):
-    options = {"embedding": "map"}
+def test_candidates_keeps_the_image_clip_lite_puts_nearest_its_prompt(tiny_pipeline):
+    pipe, prompts = tiny_pipeline, ["a small red circle", "a green square and a white heart"]
+    best = pipe.text_to_image(prompts, seed=3, candidates=3, progress=False)
+    assert best.shape == (2, 3, 16, 16) and torch.equal(best, pipe.text_to_image(prompts, seed=3, candidates=3,
+                                                                                 progress=False))
+    generator = torch.Generator().manual_seed(3)  # the same draws: the pool of 3 candidates per prompt
+    pool = pipe._decode(pipe.image_embeddings(prompts * 3, generator, progress=False), generator, None, None, False)
+    scores = (pipe.clip.encode_image(pool) * pipe.clip.encode_text(prompts * 3)).sum(1).view(3, 2)
+    for b in range(2):
+        assert any(torch.equal(best[b], pool[j * 2 + b]) for j in range(3))
+        assert torch.equal(best[b], pool[int(scores[:, b].argmax()) * 2 + b])
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="candidates is how many images"):
+            pipe.text_to_image(prompts, candidates=bad, progress=False)
+
+
+def test_a_vector_conditioned_chain_draws_and_a_mismatched_prior_is_a_clear_error(tiny_pipeline, tmp_path):
+    options = {"embedding": "vector"}  # the paper's y_e instead of C_y's map
     train("prior", "ci", tmp_path / "prior", steps=10, lr=1e-3, warmup=5, options=options, **QUIET)
     decoder = train("decoder", "ci", tmp_path / "decoder", steps=10, lr=1e-3, warmup=5, options=options, **QUIET)
-    assert decoder.model.config["cond_grid"] == 4
+    assert decoder.model.config["cond_grid"] == 0 and tiny_pipeline.decoder.config["cond_grid"] == 4
     pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", tmp_path / "prior", tmp_path / "decoder")
     images = pipe.text_to_image(["a small red circle", "a green square and a white heart"], seed=0, progress=False)
     assert images.shape == (2, 3, 16, 16) and images.abs().max() <= 1
-    redrawn = pipe.redraw_images(images, seed=0, progress=False)  # from each image's own map, no prior
+    redrawn = pipe.redraw_images(images, seed=0, progress=False)  # from each image's own y_e, no prior
     assert redrawn.shape == images.shape and torch.equal(redrawn, pipe.redraw_images(images, seed=0, progress=False))
     with pytest.raises(ValueError, match=r"expected images of shape \(B, 3, H, W\)"):
         pipe.redraw_images(images[0])
-    with pytest.raises(ValueError, match="prior draws 64-d image embeddings but the decoder expects 1536-d"):
+    with pytest.raises(ValueError, match="prior draws 1536-d image embeddings but the decoder expects 64-d"):
         MakeAVideoLite(pipe.clip, tiny_pipeline.prior, pipe.decoder)
     with pytest.raises(ValueError, match="embedding must be one of"):
         train("decoder", "ci", tmp_path / "bad", steps=1, options={"embedding": "grid"}, **QUIET)
 
 
 def test_claim_e_compares_map_priors_and_a_vector_baseline_is_a_clear_error(tmp_path):
-    from mav_lite.checkpoints import load_pretrained
     from mav_lite.claims import prior as claim_prior
 
-    options = {"embedding": "map"}
-    train("prior", "ci", tmp_path / "prior", steps=2, lr=1e-3, warmup=1, options=options, **QUIET)
-    train("decoder", "ci", tmp_path / "decoder", steps=2, lr=1e-3, warmup=1, options=options, **QUIET)
-    baseline = train("prior_regression", "ci", tmp_path / "reg", steps=2, lr=1e-3, warmup=1, options=options,
-                     **QUIET).model.eval()
+    train("prior", "ci", tmp_path / "prior", steps=2, lr=1e-3, warmup=1, **QUIET)
+    train("decoder", "ci", tmp_path / "decoder", steps=2, lr=1e-3, warmup=1, **QUIET)
+    baseline = train("prior_regression", "ci", tmp_path / "reg", steps=2, lr=1e-3, warmup=1, **QUIET).model.eval()
     pipe = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", tmp_path / "prior", tmp_path / "decoder")
     maps = baseline(pipe.clip.encode_text(["a small red circle", "a big blue star"]))
     assert maps.shape == (2, pipe.clip.map_dim)
@@ -188,8 +201,11 @@ def test_claim_e_compares_map_priors_and_a_vector_baseline_is_a_clear_error(tmp_
     result = claim_prior(pipe, baseline, n=2, prompts=1, samples=2, steps=2)
     assert -1 <= result["numbers"]["cosine to truth, regression"] <= 1
     assert result["numbers"]["embedding spread, regression"] == pytest.approx(0, abs=1e-5)  # one answer per prompt
-    with pytest.raises(ValueError, match="train one for it with `mav-lite train prior_regression --option embedding=map`"):
-        claim_prior(pipe, load_pretrained("prior_regression")[0], n=2)
+    vector = train("prior_regression", "ci", tmp_path / "vector", steps=1, options={"embedding": "vector"},
+                   **QUIET).model.eval()
+    with pytest.raises(ValueError, match="draws 64-d image embeddings but the decoder expects 1536-d: train one for "
+                                         "it with `mav-lite train prior_regression`"):
+        claim_prior(pipe, vector, n=2)
 
 
 @pytest.mark.parametrize("prompt, message", [("a crimsom circle", "did you mean 'crimson'"), ("", "empty prompt"),

@@ -28,9 +28,9 @@ def test_inflated_build_equals_the_trained_d_on_every_frame(image_decoder):
     d, _ = load_model(image_decoder, "decoder")
     dt = build(get_preset("ci"), options(decoder=str(image_decoder))).eval()
     video, t = torch.randn(2, 3, 5, 16, 16), torch.tensor([3, 800])
-    y_e = frozen_clip().encode_image(conditioning_frame(video))
-    expected = torch.stack([d(video[:, :, f], t, cond=y_e) for f in range(5)], dim=2)
-    assert (dt(video, t, cond=y_e, fps=torch.tensor([2.0, 24.0])) - expected).abs().max() <= 1e-5
+    maps = frozen_clip().encode_image(conditioning_frame(video), as_map=True)  # what D and D^t read
+    expected = torch.stack([d(video[:, :, f], t, cond=maps) for f in range(5)], dim=2)
+    assert (dt(video, t, cond=maps, fps=torch.tensor([2.0, 24.0])) - expected).abs().max() <= 1e-5
 
 
 def test_scratch_has_the_same_architecture_with_other_weights(image_decoder):
@@ -55,19 +55,19 @@ def test_d_t_must_share_the_recipe_of_the_d_it_inflates(image_decoder):
         build(get_preset("ci"), options(decoder=str(image_decoder), prediction="eps"))
 
 
-def test_a_map_conditioned_d_inflates_exactly_and_d_t_reads_the_map_too(tmp_path):
-    d_map = train("decoder", "ci", tmp_path / "d", steps=2, lr=1e-3, warmup=1, options={"embedding": "map"},
-                  **QUIET).ema
-    with pytest.raises(ValueError, match="embedding='map' \\(D\\^t: 'vector'\\)"):
+def test_a_vector_conditioned_d_inflates_exactly_and_d_t_reads_y_e_too(tmp_path):
+    d_vector = train("decoder", "ci", tmp_path / "d", steps=2, lr=1e-3, warmup=1, options={"embedding": "vector"},
+                     **QUIET).ema
+    with pytest.raises(ValueError, match="embedding='vector' \\(D\\^t: 'map'\\)"):
         build(get_preset("ci"), options(decoder=str(tmp_path / "d")))
     run = train("video_decoder", "ci", tmp_path / "dt", steps=2, lr=1e-3, warmup=1,
-                options={"decoder": str(tmp_path / "d"), "embedding": "map"}, **QUIET)
-    assert run.model.config["cond_grid"] == 4 and run.model.config["cond_dim"] == frozen_clip().map_dim
-    dt = build(get_preset("ci"), options(decoder=str(tmp_path / "d"), embedding="map")).eval()
+                options={"decoder": str(tmp_path / "d"), "embedding": "vector"}, **QUIET)
+    assert run.model.config["cond_grid"] == 0 and run.model.config["cond_dim"] == frozen_clip().config["embed_dim"]
+    dt = build(get_preset("ci"), options(decoder=str(tmp_path / "d"), embedding="vector")).eval()
     video, t = torch.randn(2, 3, 5, 16, 16), torch.tensor([3, 800])
-    maps = frozen_clip().encode_image(conditioning_frame(video), as_map=True)
-    expected = torch.stack([d_map.eval()(video[:, :, f], t, cond=maps) for f in range(5)], dim=2)
-    assert (dt(video, t, cond=maps, fps=torch.tensor([2.0, 24.0])) - expected).abs().max() <= 1e-5
+    y_e = frozen_clip().encode_image(conditioning_frame(video))
+    expected = torch.stack([d_vector.eval()(video[:, :, f], t, cond=y_e) for f in range(5)], dim=2)
+    assert (dt(video, t, cond=y_e, fps=torch.tensor([2.0, 24.0])) - expected).abs().max() <= 1e-5
 
 
 def test_training_only_the_temporal_layers_keeps_d_frozen(image_decoder, tmp_path):
@@ -96,7 +96,7 @@ def test_video_decoder_loss_falls_on_unlabeled_clips(image_decoder, tmp_path):
 @pytest.mark.parametrize("frames", [3, 4])
 def test_samples_are_clips_of_the_asked_length_and_reproducible(image_decoder, frames):
     dt = build(get_preset("ci"), options(decoder=str(image_decoder))).eval()
-    y_e = frozen_clip().encode_image(torch.rand(2, 3, 16, 16) * 2 - 1)
+    y_e = frozen_clip().encode_image(torch.rand(2, 3, 16, 16) * 2 - 1, as_map=True)
     clips = sample(dt, y_e, frames=frames, size=16, fps=[4, 24], steps=3, seed=0)
     assert clips.shape == (2, 3, frames, 16, 16) and clips.abs().max() <= 1
     assert torch.equal(clips, sample(dt, y_e, frames=frames, size=16, fps=[4, 24], steps=3, seed=0))
