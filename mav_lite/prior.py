@@ -5,13 +5,13 @@ a prior first turns x_e into the image embedding that the decoders are condition
 fits many images (where exactly is "at the top left"? which background?), so P is a diffusion model
 over embeddings: a small transformer reads
 
-    [text tokens ..., x_e, timestep, noised image embedding z_t, learned query]
+    [text tokens ..., x_e, timestep, the 16 cells of the noised image embedding z_t]
 
 and predicts the clean embedding (DALL-E 2 predicts x_0, not the noise). Classifier-free guidance
 drops the text (tokens and x_e) for 10% of training samples. The embedding is C_y's 4x4 map, as the
-decoders read it (see decoder.py): the noised map enters as 16 tokens, one per cell, and each cell's
-output is that cell's clean features. Option `embedding="vector"` is the paper's y_e instead (one
-token, read from the query's output).
+decoders read it (see decoder.py): each cell's output is that cell's clean features. Option
+`embedding="vector"` is the paper's y_e instead: one token for z_t, and a learned query whose
+output is the prediction.
 
 P reads the words through its own copy of C_x, started from C_x's weights and trained with it (option
 `tune_text`, default true; C_x itself stays frozen): C_x pools x_e from its [cls] token, so its last
