@@ -80,7 +80,8 @@ def _text_to_image(args) -> None:
 
     pipe = MakeAVideoLite.from_pretrained(args.checkpoints)
     images = pipe.text_to_image(args.prompts, seed=args.seed, steps=args.steps, guidance=args.guidance,
-                                prior_guidance=args.prior_guidance, strict=not args.allow_unknown)
+                                prior_guidance=args.prior_guidance, candidates=args.candidates,
+                                strict=not args.allow_unknown)
     scale = max(1, 256 // pipe.image_size)
     out = save_image_grid(images, args.out, scale=scale)
     print(f"wrote {out}: {len(images)} image(s) of {pipe.image_size}x{pipe.image_size}, shown {scale}x larger")
@@ -222,6 +223,8 @@ def parser() -> argparse.ArgumentParser:
     t2i.add_argument("--steps", type=int, default=None, help="decoder DDIM steps (default: the preset's)")
     t2i.add_argument("--guidance", type=float, default=None, help="decoder guidance scale (default: the preset's)")
     t2i.add_argument("--prior-guidance", type=float, default=None, help="prior guidance scale")
+    t2i.add_argument("--candidates", type=int, default=1, help="images drawn per prompt; the one CLIP-lite puts "
+                     "nearest its prompt is kept")
     t2i.add_argument("--allow-unknown", action="store_true", help="map unknown words to [unk] with a warning")
     t2i.add_argument("--checkpoints", type=Path, default=None, help="a folder with clip/, prior/, decoder/ "
                      "(default: data/checkpoints)")

@@ -28,6 +28,9 @@ def test_text_to_image_writes_a_grid_and_rejects_unknown_words(tmp_path, capsys)
     assert main(["text-to-image", "a crimsom circle", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "did you mean 'crimson'" in err
+    assert main(["text-to-image", "a red circle", "--candidates", "0", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "candidates is how many images to draw per prompt" in err
 
 
 def test_notebook_runner_saves_outputs_without_widget_state(tmp_path):
