@@ -168,6 +168,7 @@ def test_candidates_keeps_the_image_clip_lite_puts_nearest_its_prompt(tiny_pipel
     assert best.shape == (2, 3, 16, 16) and torch.equal(best, pipe.text_to_image(prompts, seed=seed, candidates=3,
                                                                                  progress=False))
     for b in range(2):
+        assert any(torch.equal(best[b], pool[j * 2 + b]) for j in range(3))
         assert torch.equal(best[b], pool[int(scores[:, b].argmax()) * 2 + b])
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="candidates is how many images"):
