@@ -41,13 +41,15 @@ def main() -> None:
     parser.add_argument("--decoder", type=Path, default=REFERENCE_DIR / "decoder",
                         help="the decoder's checkpoint folder (default: the reference; pass its own --prior with it)")
     parser.add_argument("--clip", type=Path, default=None,
-                        help="the CLIP-lite folder (default: the one the prior was trained on, as its card says)")
+                        help="the CLIP-lite folder (default: the reference's with the reference prior, else the "
+                             "one the prior was trained on, as its card says)")
     parser.add_argument("--true-embedding", action="store_true",
                         help="D draws from each prompt's own render's embedding, not the prior's sample")
     parser.add_argument("--candidates", type=int, default=1, help="images drawn per prompt, the best by CLIP-lite kept")
     args = parser.parse_args()
     print(describe_machine())
-    clip = args.clip or load_card(args.prior, "prior")["identity"]["options"]["clip"] or REFERENCE_DIR / "clip"
+    clip = args.clip or (REFERENCE_DIR / "clip" if args.prior == REFERENCE_DIR / "prior"  # the references belong together
+                         else load_card(args.prior, "prior")["identity"]["options"]["clip"] or REFERENCE_DIR / "clip")
     pipe = MakeAVideoLite.from_folders(clip, args.prior, args.decoder)
     oracle, _ = load_pretrained("oracle")
     world = ShapesWorld(size=pipe.image_size, seed=11)

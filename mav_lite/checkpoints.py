@@ -94,10 +94,12 @@ def load_card(folder: Path, stage: str | None = None) -> dict:
     return card
 
 
-def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
-    """Copy tensors into a module, refusing missing, unexpected or wrongly shaped tensors."""
+def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path, new: tuple[str, ...] = ()) -> None:
+    """Copy tensors into a module, refusing missing, unexpected or wrongly shaped tensors; parts whose
+    names start with one of `new` may be missing (they keep their initialization)."""
     own = module.state_dict()
-    missing, unexpected = sorted(own.keys() - tensors.keys()), sorted(tensors.keys() - own.keys())
+    missing = sorted(k for k in own.keys() - tensors.keys() if not k.startswith(new))
+    unexpected = sorted(tensors.keys() - own.keys())
     if missing or unexpected:
         raise CheckpointError(f"{source}: does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
                               + (" (and more)" if len(missing) > 5 or len(unexpected) > 5 else ""))
@@ -105,7 +107,7 @@ def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path)
         if value.shape != own[name].shape:
             raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(value.shape)}, "
                                   f"the model expects {tuple(own[name].shape)}")
-    module.load_state_dict(tensors)
+    module.load_state_dict(tensors, strict=False)  # every key checked above
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:

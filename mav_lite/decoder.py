@@ -8,7 +8,9 @@ The embedding is C_y's 4x4 map before its projection to y_e (1,536 numbers for t
 CLIP-lite, `CLIPLite.encode_image(as_map=True)`): y_e mixes the objects of a scene together, the map
 keeps each in its own cell (README, The map route). D reads each cell only where it lies: through one
 shared linear layer added to the stem's output over the cell's own pixels (`cond_input`), and as an
-8x8 map added at the bottleneck (`UNet(cond_grid=4, cond_map=...)`). With a FiLM scale-shift from the
+8x8 map added at the bottleneck (`UNet(cond_grid=4, cond_map=...)`); option `cond_mix=N` first
+reads the 16 cells together with N Transformer layers that start as the identity (`unet.CellMixer`), so
+a cell can tell its object from a neighbour's bleeding into it. With a FiLM scale-shift from the
 whole map in every residual block instead (`cond_film=true`), the same for both objects, D drew
 two-object scenes with each other's colours. Option `embedding="vector"` is the paper's y_e (64
 numbers), read through FiLM (*what*) and a bottleneck map (*where*). For 10% of the training samples
@@ -35,7 +37,7 @@ from .train import Stage, register_stage, shapes_image_stream
 from .unet import UNet
 
 OPTIONS = {"clip": None, "embedding": "map", "drop_prob": 0.1, "prediction": "v", "timesteps": 1000,
-           "min_snr_gamma": 5.0, "cond_input": True, "cond_film": False}
+           "min_snr_gamma": 5.0, "cond_input": True, "cond_film": False, "cond_mix": 0, "object_weight": 0.0}
 EMBEDDINGS = ("vector", "map")  # y_e, or C_y's 4x4 map (`CLIPLite.encode_image(as_map=True)`)
 
 
@@ -74,7 +76,8 @@ def build(preset: Preset, options: dict) -> UNet:
     return UNet(d.channels, d.channel_mults, d.attention_levels, res_blocks=d.res_blocks,
                 cond_dim=clip.map_dim if as_map else clip.config["embed_dim"], cond_map=bottleneck,
                 cond_grid=GRID if as_map else 0, cond_input=options["cond_input"] and as_map,
-                cond_film=options["cond_film"] or not as_map)  # y_e has no cells: FiLM reads it
+                cond_film=options["cond_film"] or not as_map,  # y_e has no cells: FiLM reads it
+                cond_mix=options["cond_mix"] if as_map else 0)
 
 
 def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tensor:
@@ -83,12 +86,30 @@ def loss(model, batch, generator: torch.Generator, options: dict) -> torch.Tenso
     x0 = images.to(generator.device)
     with torch.no_grad():
         y_e = image_embedding(frozen_clip(options["clip"], str(generator.device)), x0, model)
-    return conditioned_loss(model, x0, y_e, generator, options)
+    weight = object_weights(x0, options["object_weight"]) if options["object_weight"] else None
+    return conditioned_loss(model, x0, y_e, generator, options, pixel_weight=weight)
+
+
+def object_weights(images: torch.Tensor, strength: float, threshold: float = 0.1) -> torch.Tensor:
+    """Per-pixel loss weights (B, 1, H, W) that lift the objects over the background, from the images alone.
+
+    A tiny object is 1% of the pixels, so a plain MSE barely minds its colour (README, Where D loses
+    binding). A pixel is an object's where it differs by more than `threshold` from its row's median:
+    Shapes World's backgrounds are constant along each row, and a row is mostly background. Object
+    pixels weigh 1 + strength, the others 1, then each image's weights are scaled to a mean of 1 so the
+    loss keeps its size. (Where objects cover more than half a row, that row's background is lifted
+    too: 0.3% of the background pixels of Shapes World images, harmless.)
+    """
+    background = images.median(dim=-1, keepdim=True).values  # (B, C, H, 1)
+    objects = (images - background).abs().amax(dim=1, keepdim=True) > threshold  # (B, 1, H, W)
+    weight = 1 + strength * objects.float()
+    return weight / weight.mean(dim=(1, 2, 3), keepdim=True)
 
 
 def conditioned_loss(model, x0: torch.Tensor, y_e: torch.Tensor, generator: torch.Generator, options: dict,
-                     **extra) -> torch.Tensor:
-    """The diffusion loss of images or videos x0 given y_e (and `extra` inputs such as fps): D's and D^t's."""
+                     pixel_weight: torch.Tensor | None = None, **extra) -> torch.Tensor:
+    """The diffusion loss of images or videos x0 given y_e (and `extra` inputs such as fps): D's and D^t's;
+    pixel_weight weights each pixel's error (`object_weights`)."""
     device = generator.device
     schedule = diffusion.schedule_for(SCHEDULE, options["timesteps"])
     t = diffusion.sample_timesteps(len(x0), schedule, generator, device)
@@ -96,7 +117,7 @@ def conditioned_loss(model, x0: torch.Tensor, y_e: torch.Tensor, generator: torc
     drop = diffusion.drop_condition(len(x0), options["drop_prob"], generator, device)
     output = model(diffusion.q_sample(x0, t, noise, schedule), t, cond=y_e, drop=drop, **extra)
     return diffusion.diffusion_loss(output.float(), x0, noise, t, schedule, options["prediction"],
-                                    options["min_snr_gamma"])
+                                    options["min_snr_gamma"], pixel_weight)
 
 
 def sample_grid(model, n: int, seed: int, preset: Preset, options: dict) -> torch.Tensor:

@@ -143,10 +143,13 @@ def min_snr_weight(t: Tensor, schedule: NoiseSchedule, prediction: str, gamma: f
 
 
 def diffusion_loss(output: Tensor, x0: Tensor, noise: Tensor, t: Tensor, schedule: NoiseSchedule,
-                   prediction: str = "v", min_snr_gamma: float | None = None) -> Tensor:
-    """MSE between the output and its target (DDPM's L_simple), averaged per sample then over the batch."""
+                   prediction: str = "v", min_snr_gamma: float | None = None,
+                   pixel_weight: Tensor | None = None) -> Tensor:
+    """MSE between the output and its target (DDPM's L_simple), averaged per sample then over the batch;
+    pixel_weight (broadcast to the output, e.g. (B, 1, H, W)) weights each pixel's error first."""
     target = training_target(x0, noise, t, schedule, prediction)
-    per_sample = ((output - target) ** 2).flatten(1).mean(1)  # (B,)
+    error = (output - target) ** 2
+    per_sample = (error if pixel_weight is None else error * pixel_weight).flatten(1).mean(1)  # (B,)
     if min_snr_gamma is not None:
         per_sample = per_sample * min_snr_weight(t, schedule, prediction, min_snr_gamma).to(per_sample.dtype)
     return per_sample.mean()

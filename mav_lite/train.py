@@ -276,7 +276,7 @@ class Trainer:
         if cfg.init is not None and not resumable:  # fine-tuning: start from another run's EMA weights
             weights = Path(cfg.init) / ckpt.WEIGHTS
             self.init_commands = _recipe(ckpt.load_card(cfg.init, cfg.stage))
-            ckpt.load_into(model, ckpt.load_tensors(weights), weights)
+            ckpt.load_into(model, ckpt.load_tensors(weights), weights, new=getattr(model, "STARTS_AS_IDENTITY", ()))
         elif resumable and (Path(cfg.out) / ckpt.CARD).is_file():  # the run's own card knows
             self.init_commands = ckpt.load_card(cfg.out).get("init_commands", [])
         if isinstance(model, UNet) and acc.device.type == "cpu":  # with its channels-last input (UNet.forward):

@@ -129,6 +129,31 @@ class Upsample(nn.Module):
         return self.conv(per_frame(lambda f: F.interpolate(f, scale_factor=2.0, mode="nearest"), x))
 
 
+class CellMixer(nn.Module):
+    """Reads the cells of a grid condition together: a small Transformer over the g*g cells (each a
+    token with a learned position), added to every cell on a residual branch whose last layer starts
+    at zero, so a U-Net that gains one reads its condition exactly as before (README, Where D loses
+    binding: one shared linear layer per cell could not unmix an object from its neighbour's)."""
+
+    def __init__(self, cell_dim: int, grid: int, layers: int, heads: int = 4):
+        super().__init__()
+        self.grid = grid
+        self.position = nn.Parameter(0.02 * torch.randn(grid * grid, cell_dim))
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(cell_dim, heads, 2 * cell_dim, dropout=0.0, batch_first=True, norm_first=True)
+            for _ in range(layers))
+        self.out = nn.Linear(cell_dim, cell_dim)
+        nn.init.zeros_(self.out.weight), nn.init.zeros_(self.out.bias)
+
+    def forward(self, cond: torch.Tensor) -> torch.Tensor:
+        """(B, C * g * g), channel-first like C_y's flattened map -> the same shape."""
+        cells = rearrange(cond, "b (c l) -> b l c", l=self.grid * self.grid)
+        h = cells + self.position
+        for layer in self.layers:
+            h = layer(h)
+        return rearrange(cells + self.out(h), "b l c -> b (c l)")
+
+
 class Level(nn.Module):
     """One resolution of the U-Net: residual blocks, each followed by attention where asked."""
 
@@ -153,20 +178,23 @@ class UNet(nn.Module):
     cond_input: a grid condition also enters at full resolution, each cell (through another shared
     linear layer) added to the stem's output over its patch, so every pixel reads its own cell;
     cond_film: whether the whole condition also reaches every block through FiLM (False: it enters
-    through the maps alone, cell by cell; README, The map route).
+    through the maps alone, cell by cell; README, The map route); cond_mix: Transformer layers that
+    read a grid condition's cells together before the layers above place them (`CellMixer`, 0: none).
     """
+
+    STARTS_AS_IDENTITY = ("cell_mixer.",)  # parts a fine-tuning run may add to weights that lack them
 
     def __init__(self, channels: int = 32, channel_mults: tuple[int, ...] = (1, 2, 2),
                  attention_levels: tuple[int, ...] = (2,), res_blocks: int = 2, cond_dim: int = 0,
                  cond_map: int = 0, extra_channels: int = 0, in_channels: int = 3, out_channels: int = 3,
                  heads: int = 4, fps_cond: bool = False, cond_grid: int = 0, cond_input: bool = False,
-                 cond_film: bool = True):
+                 cond_film: bool = True, cond_mix: int = 0):
         super().__init__()
         self.config = dict(channels=channels, channel_mults=tuple(channel_mults),
                            attention_levels=tuple(attention_levels), res_blocks=res_blocks, cond_dim=cond_dim,
                            cond_map=cond_map, extra_channels=extra_channels, in_channels=in_channels,
                            out_channels=out_channels, heads=heads, fps_cond=fps_cond, cond_grid=cond_grid,
-                           cond_input=cond_input, cond_film=cond_film)
+                           cond_input=cond_input, cond_film=cond_film, cond_mix=cond_mix)
         if any(not 0 <= a < len(channel_mults) for a in attention_levels):
             raise ValueError(f"attention_levels {attention_levels} must be in 0..{len(channel_mults) - 1}")
         if cond_map and not cond_dim:
@@ -174,14 +202,16 @@ class UNet(nn.Module):
         if cond_grid and (not cond_map or cond_dim % cond_grid ** 2):
             raise ValueError(f"cond_grid needs cond_map > 0 and a cond_dim divisible by {cond_grid ** 2}, "
                              f"got cond_map={cond_map}, cond_dim={cond_dim}")
-        if cond_input and not cond_grid:
-            raise ValueError("cond_input needs a grid condition (cond_grid > 0)")
+        if (cond_input or cond_mix) and not cond_grid:
+            raise ValueError("cond_input and cond_mix need a grid condition (cond_grid > 0)")
         emb_dim = 4 * channels
         self.time_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         if cond_dim and cond_film:
             self.cond_proj = nn.Linear(cond_dim, emb_dim)
         if cond_dim:
             self.null_cond = nn.Parameter(torch.zeros(cond_dim))  # the "no condition" of classifier-free guidance
+        if cond_mix:
+            self.cell_mixer = CellMixer(cond_dim // cond_grid ** 2, cond_grid, cond_mix, heads)
         if fps_cond:
             self.fps_mlp = nn.Sequential(nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
             nn.init.zeros_(self.fps_mlp[2].weight), nn.init.zeros_(self.fps_mlp[2].bias)
@@ -228,7 +258,8 @@ class UNet(nn.Module):
             cond = self.null_cond.expand(batch, -1)
         elif drop is not None:
             cond = torch.where(drop[:, None], self.null_cond.to(cond.dtype), cond)
-        return F.layer_norm(cond, cond.shape[-1:])
+        cond = F.layer_norm(cond, cond.shape[-1:])
+        return self.cell_mixer(cond) if self.config["cond_mix"] else cond
 
     def spatial_condition(self, cond: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """The condition as a (B, C, h, w) map at the bottleneck (each frame of a video gets the same)."""

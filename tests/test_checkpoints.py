@@ -80,6 +80,9 @@ def test_wrong_shapes_name_the_tensor_and_both_shapes(reference):
     tensors.pop("stem.bias")
     with pytest.raises(CheckpointError, match="missing.*stem.bias"):
         load_into(model, tensors, reference / WEIGHTS)
+    with pytest.raises(CheckpointError, match="missing.*stem.bias"):  # only the parts named new may be missing
+        load_into(model, tensors, reference / WEIGHTS, new=("cell_mixer.",))
+    load_into(model, tensors, reference / WEIGHTS, new=("stem.",))
 
 
 def test_optimizer_state_round_trips(tmp_path):

@@ -129,6 +129,11 @@ def test_loss_is_zero_at_the_target_and_the_mse_otherwise(prediction):
     assert torch.isclose(diffusion_loss(off, x0, eps, t, COSINE, prediction), torch.tensor(14 / 3))
     w = min_snr_weight(t, COSINE, prediction, 5.0)
     assert torch.isclose(diffusion_loss(off, x0, eps, t, COSINE, prediction, 5.0), (w * torch.tensor([1, 4, 9])).mean())
+    weight = torch.zeros(3, 1, *SHAPES["video"][2:])
+    weight[..., :1, :, :] = 2.0  # the first frame's errors count twice, the others not at all
+    frames = SHAPES["video"][2]
+    assert torch.isclose(diffusion_loss(off, x0, eps, t, COSINE, prediction, pixel_weight=weight),
+                         torch.tensor(2 / frames * 14 / 3))
 
 
 def test_min_snr_weights_follow_hang_et_al():

@@ -4,6 +4,10 @@ from einops import rearrange
 
 from mav_lite import MakeAVideoLite, diffusion
 from mav_lite.checkpoints import REFERENCE_DIR
+from mav_lite.data import ShapesWorld
+from mav_lite.data.render import render
+from mav_lite.data.world import to_tensor
+from mav_lite.decoder import object_weights
 from mav_lite.decoder import sample as decode
 from mav_lite.clip import frozen_clip, swapped_colors
 from mav_lite.evaluation import colour_swap_shift
@@ -111,6 +115,18 @@ def test_decoder_draws_images_from_embeddings(clip, text):
     assert torch.equal(images, decode(decoder, y_e, size=16, guidance=3.0, steps=3, seed=0))
     with pytest.raises(ValueError, match=r"image embeddings of shape \(B, 64\)"):
         decode(decoder, y_e[:, :10], size=16)
+
+
+def test_object_weights_lift_the_objects_pixels_and_keep_the_loss_scale():
+    images, _, scenes = ShapesWorld(size=32, seed=0).images(range(32))
+    empty = to_tensor(render([[] for _ in scenes], [s["background"] for s in scenes], 32))  # backgrounds alone
+    drawn = (images - empty).abs().amax(dim=1, keepdim=True)  # (B, 1, H, W): how far the objects moved a pixel
+    weight = object_weights(images, strength=8.0)
+    assert weight.shape == (32, 1, 32, 32) and torch.allclose(weight.mean(dim=(1, 2, 3)), torch.ones(32))
+    lifted = weight > weight.amin(dim=(2, 3), keepdim=True)
+    # the objects' pixels, and hardly any other (a row more than half covered by objects misleads its median)
+    assert lifted[drawn > 0.3].float().mean() > 0.99 and lifted[drawn == 0].float().mean() < 0.01
+    assert torch.equal(object_weights(images, strength=0.0), torch.ones_like(weight))
 
 
 def test_tune_text_trains_the_priors_own_copy_of_c_x_and_sampling_reads_it(tmp_path, clip):

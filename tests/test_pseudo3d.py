@@ -86,11 +86,12 @@ def test_inflated_unet_equals_the_image_unet_frame_by_frame(frames):
     torch.testing.assert_close(dt(image, t, cond=cond), d(image, t, cond=cond))  # images skip time
 
 
-def test_a_decoder_reading_its_map_at_the_input_inflates_exactly_too():
-    d = randomized(UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=2 * 16, cond_map=4, cond_grid=4, cond_input=True,
-                        cond_film=False))
+@pytest.mark.parametrize("cond_mix", [0, 1])
+def test_a_decoder_reading_its_map_at_the_input_inflates_exactly_too(cond_mix):
+    d = randomized(UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=4 * 16, cond_map=4, cond_grid=4, cond_input=True,
+                        cond_film=False, cond_mix=cond_mix))
     dt = inflate(d, max_frames=8)
-    video, t, cond = torch.randn(2, 3, 4, 16, 16), torch.tensor([10, 900]), torch.randn(2, 32)
+    video, t, cond = torch.randn(2, 3, 4, 16, 16), torch.tensor([10, 900]), torch.randn(2, 64)
     expected = per_frame_loop(lambda f: d(f, t, cond=cond), video)
     assert (dt(video, t, cond=cond, fps=torch.tensor([4.0, 24.0])) - expected).abs().max() <= 1e-5
 

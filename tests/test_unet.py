@@ -1,8 +1,11 @@
 """The U-Net every diffusion stage builds on: videos pass frame by frame, the condition's two paths."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from mav_lite.checkpoints import load_into
 from mav_lite.unet import UNet
 
 
@@ -68,6 +71,27 @@ def test_a_grid_condition_at_the_input_reaches_only_its_own_cells_pixels():
     assert change[:4, :4].min() > 0 and change[4:, :].max() == 0 and change[:, 4:].max() == 0
 
 
+def test_a_cell_mixer_starts_as_the_identity_then_lets_each_cell_read_the_others():
+    grid = dict(channels=8, channel_mults=(1, 2), attention_levels=(1,), res_blocks=1, cond_dim=8 * 16, cond_map=8,
+                cond_grid=4, cond_input=True, cond_film=False)
+    torch.manual_seed(0)
+    plain = UNet(**grid).eval()
+    for p in plain.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    mixed = UNet(**grid, cond_mix=1).eval()
+    load_into(mixed, plain.state_dict(), Path("plain"), new=UNet.STARTS_AS_IDENTITY)  # the mixer keeps its init
+    x, t, cond = torch.randn(2, 3, 16, 16), torch.tensor([10, 900]), torch.randn(2, 8 * 16)
+    assert torch.equal(mixed(x, t, cond=cond), plain(x, t, cond=cond))
+    torch.nn.init.normal_(mixed.cell_mixer.out.weight, std=0.2)  # as training would move it
+    cond = torch.randn(1, 8, 4, 4)
+    before = mixed.condition(1, cond.flatten(1), None).view(8, 4, 4)
+    cond[:, [0, 1], 0, 0] = cond[:, [1, 0], 0, 0]  # swap two features of the top-left cell only
+    after = mixed.condition(1, cond.flatten(1), None).view(8, 4, 4)
+    assert (after - before)[:, 3, 3].abs().max() > 1e-3  # the far corner cell now reads it too
+    with pytest.raises(ValueError, match="cond_mix need a grid"):
+        UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=20, cond_map=4, cond_mix=1)
+
+
 def test_the_map_is_resized_to_other_image_sizes():
     model = conditioned()
     assert model(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]), cond=torch.randn(2, 6)).shape == (2, 3, 32, 32)
@@ -86,7 +110,7 @@ def test_bad_inputs_raise_clear_errors():
         UNet(8, (1, 2), (1,), res_blocks=1, cond_map=4)
     with pytest.raises(ValueError, match="cond_grid needs"):
         UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=20, cond_map=4, cond_grid=4)
-    with pytest.raises(ValueError, match="cond_input needs a grid"):
+    with pytest.raises(ValueError, match="cond_input and cond_mix need a grid"):
         UNet(8, (1, 2), (1,), res_blocks=1, cond_dim=20, cond_map=4, cond_input=True)
     with pytest.raises(ValueError, match="attention_levels"):
         UNet(8, (1, 2), (2,), res_blocks=1)
