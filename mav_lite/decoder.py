@@ -10,7 +10,9 @@ keeps each in its own cell (README, The map route). D reads each cell only where
 shared linear layer added to the stem's output over the cell's own pixels (`cond_input`), and as an
 8x8 map added at the bottleneck (`UNet(cond_grid=4, cond_map=...)`); option `cond_mix=N` first
 reads the 16 cells together with N Transformer layers that start as the identity (`unet.CellMixer`), so
-a cell can tell its object from a neighbour's bleeding into it. With a FiLM scale-shift from the
+a cell can tell its object from a neighbour's bleeding into it, and option `object_weight` lifts the
+objects' pixels in the loss (`object_weights`); fine-tuned from the reference, neither raised binding
+beyond noise (README, Where D loses binding). With a FiLM scale-shift from the
 whole map in every residual block instead (`cond_film=true`), the same for both objects, D drew
 two-object scenes with each other's colours. Option `embedding="vector"` is the paper's y_e (64
 numbers), read through FiLM (*what*) and a bottleneck map (*where*). For 10% of the training samples

@@ -132,8 +132,9 @@ class Upsample(nn.Module):
 class CellMixer(nn.Module):
     """Reads the cells of a grid condition together: a small Transformer over the g*g cells (each a
     token with a learned position), added to every cell on a residual branch whose last layer starts
-    at zero, so a U-Net that gains one reads its condition exactly as before (README, Where D loses
-    binding: one shared linear layer per cell could not unmix an object from its neighbour's)."""
+    at zero, so a U-Net that gains one reads its condition exactly as before. Built to let a cell tell
+    its object from a neighbour's bleeding into it; a 2,000-step fine-tune of the reference D with it
+    did not bind more often (README, Where D loses binding)."""
 
     def __init__(self, cell_dim: int, grid: int, layers: int, heads: int = 4):
         super().__init__()
