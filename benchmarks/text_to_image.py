@@ -48,7 +48,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=1, help="images drawn per prompt, the best by CLIP-lite kept")
     args = parser.parse_args()
     print(describe_machine())
-    clip = args.clip or (REFERENCE_DIR / "clip" if args.prior == REFERENCE_DIR / "prior"  # the references belong together
+    reference_prior = args.prior.resolve() == (REFERENCE_DIR / "prior").resolve()  # the references belong together
+    clip = args.clip or (REFERENCE_DIR / "clip" if reference_prior
                          else load_card(args.prior, "prior")["identity"]["options"]["clip"] or REFERENCE_DIR / "clip")
     pipe = MakeAVideoLite.from_folders(clip, args.prior, args.decoder)
     oracle, _ = load_pretrained("oracle")
