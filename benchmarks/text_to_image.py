@@ -2,7 +2,7 @@
 
     python benchmarks/text_to_image.py [--n 64] [--steps 25] [--prior-steps 25] [--guidance 3] [--prior-guidance 2]
                                        [--prior runs/prior-long] [--decoder runs/decoder] [--clip runs/clip]
-                                       [--true-embedding] [--candidates 4]
+                                       [--true-embedding] [--candidates 4] [--seeds 4]
 
 Prints the oracle's own accuracy on real renders, then, for n prompts in each group (one object,
 two objects, held-out compositions), what the oracle reads in the generated images against the
@@ -13,6 +13,8 @@ that reads the caption as a bag of words hardly moves), and the time to draw 8 p
 --true-embedding skips the prior: D draws each prompt from its own render's image embedding, which
 says how much of what is lost is lost in D. --candidates K keeps the best of K images per prompt by
 CLIP-lite's score (CLIPSIM-lite is then no longer an independent judge: it picked the images).
+--seeds K also draws the n two-object prompts with seeds 0..K-1 and says how many each seed binds,
+how many at least one seed binds and how many every seed binds (how much is the luck of the noise).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from mav_lite import MakeAVideoLite
 from mav_lite.checkpoints import REFERENCE_DIR, load_card, load_pretrained
 from mav_lite.data import ShapesWorld
-from mav_lite.evaluation import GOALS, GROUPS, colour_swap_shift, text_to_image_report
+from mav_lite.evaluation import GOALS, GROUPS, binding_over_seeds, colour_swap_shift, text_to_image_report
 from mav_lite.system import describe_machine
 
 
@@ -46,6 +48,8 @@ def main() -> None:
     parser.add_argument("--true-embedding", action="store_true",
                         help="D draws from each prompt's own render's embedding, not the prior's sample")
     parser.add_argument("--candidates", type=int, default=1, help="images drawn per prompt, the best by CLIP-lite kept")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="K > 1: also draw the two-object prompts with K seeds and report binding per seed")
     args = parser.parse_args()
     print(describe_machine())
     reference_prior = args.prior.resolve() == (REFERENCE_DIR / "prior").resolve()  # the references belong together
@@ -82,6 +86,14 @@ def main() -> None:
         shift = colour_swap_shift(pipe, n=args.n, steps=args.prior_steps, guidance=args.prior_guidance)
         print(f"\nswapping the two colours of {shift['n']} two-object scenes moves P's sample by {shift['prior']:.4f} "
               f"(1 - cosine, same noise) and the renders' embedding by {shift['renders']:.4f}")
+
+    if args.seeds > 1:
+        over = binding_over_seeds(pipe, oracle, n=args.n, seeds=args.seeds, true_embedding=args.true_embedding,
+                                  **sampling)
+        print(f"\nbinding of the {args.n} two-object prompts with seeds 0-{args.seeds - 1}: "
+              + " / ".join(f"{b:.1%}" for b in over["per_seed"])
+              + f" (mean {sum(over['per_seed']) / args.seeds:.1%}); bound by at least one seed {over['any']:.1%}, "
+              f"by every seed {over['all']:.1%}")
 
     prompts = [s["caption"] for s in scenes[:8]]
 

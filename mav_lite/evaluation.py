@@ -2,6 +2,7 @@
 
     report = text_to_image_report(pipe, oracle, n=64)
     shift = colour_swap_shift(pipe, n=128)
+    seeds = binding_over_seeds(pipe, oracle, n=128, seeds=4, true_embedding=True)
     report = text_to_video_report(pipe, oracle, video_oracle, n=32)
     report = interpolation_report(pipe, oracle, n=32)
 
@@ -26,7 +27,8 @@ from .clip import swapped_colors
 from .data import ShapesWorld, to_tensor
 from .data.render import render
 from .metrics import (attribute_accuracy, background_mask, clip_frames, clipsim_lite, edge_sharpness, fid_lite,
-                      flicker, fvd_lite, motion_per_frame, plausible_motion, psnr, ssim, temporal_consistency)
+                      flicker, fvd_lite, motion_per_frame, plausible_motion, prompt_hits, psnr, ssim,
+                      temporal_consistency)
 
 GROUPS = ("one object", "two objects", "held-out")
 # issue 4's quality goals: the share of images the oracle must read right, per group and request
@@ -81,6 +83,28 @@ def text_to_image_report(pipe, oracle, n: int = 64, seed: int = 0, batch: int = 
     report["fid"] = fid_lite(oracle, real, generated)
     report["fid_floor"] = fid_lite(oracle, real, floor_images)
     return report
+
+
+def binding_over_seeds(pipe, oracle, n: int = 128, seeds: int = 4, true_embedding: bool = False,
+                       **sampling) -> dict:
+    """Draw the n two-object prompts once per seed (0, 1, ...) and say how often each is bound right
+    (each colour on its own shape): per seed, by at least one seed, and by every seed. What the luck
+    of the noise decides (README, Where D loses binding). sampling and true_embedding as in
+    `text_to_image_report`."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    images, captions = eval_scenes(n, pipe.image_size)["two objects"]
+    hits = []
+    for seed in range(seeds):
+        if true_embedding:
+            fake = pipe.redraw_images(images, seed=seed, progress=False,
+                                      **{k: sampling.get(k) for k in ("steps", "guidance")})
+        else:
+            fake = pipe.text_to_image(captions, seed=seed, progress=False, **sampling)
+        hits.append([prompt_hits(r, c)["binding"] for r, c in zip(oracle.read(fake.cpu()), captions)])
+    hits = torch.tensor(hits)  # (seeds, n)
+    return {"n": n, "per_seed": hits.float().mean(dim=1).tolist(), "any": hits.any(dim=0).float().mean().item(),
+            "all": hits.all(dim=0).float().mean().item()}
 
 
 @torch.no_grad()

@@ -118,3 +118,20 @@ def test_clip_frames_for_the_oracle_keep_one_object_per_cell():
         assert image.shape == (3, 16, 16) and len(set(positions)) == len(positions)
         assert positions == [cell(o["x"], o["y"]) for o in scene["objects"]]
     assert torch.equal(clip_frame(world, 3)[0], clip_frame(world, 3)[0])
+
+
+def test_binding_over_seeds_counts_each_prompt_by_seed(oracle):
+    from mav_lite.evaluation import binding_over_seeds
+
+    class Redraw:  # seeds 0 and 2 give back the real renders, seed 1 a blank canvas
+        image_size = 32
+
+        def redraw_images(self, images, seed, progress, steps, guidance):
+            return torch.zeros_like(images) if seed == 1 else images
+
+    over = binding_over_seeds(Redraw(), oracle, n=32, seeds=3, true_embedding=True)
+    real, blank, again = over["per_seed"]
+    assert over["n"] == 32 and real >= 0.85 and blank == 0 and again == real
+    assert over["any"] == real and over["all"] == 0  # a prompt counts once however many seeds bind it
+    with pytest.raises(ValueError, match="at least 1"):
+        binding_over_seeds(Redraw(), oracle, seeds=0)
