@@ -149,7 +149,9 @@ def tiny_pipeline(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     train("prior", "ci", out / "prior", steps=30, lr=1e-3, warmup=5, **QUIET)
     train("decoder", "ci", out / "decoder", steps=20, lr=1e-3, warmup=5, **QUIET)
-    return MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", out / "prior", out / "decoder")
+    # fp32 everywhere: tests below replay the pipeline's draws outside it, where a CPU with bf16
+    # instructions would otherwise sample in bf16 autocast inside and fp32 outside
+    return MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", out / "prior", out / "decoder", precision="fp32")
 
 
 def test_tiny_text_to_image_end_to_end(tiny_pipeline):
