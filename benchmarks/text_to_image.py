@@ -27,7 +27,7 @@ from pathlib import Path
 from mav_lite import MakeAVideoLite
 from mav_lite.checkpoints import REFERENCE_DIR, load_card, load_pretrained
 from mav_lite.data import ShapesWorld
-from mav_lite.evaluation import GOALS, GROUPS, binding_over_seeds, colour_swap_shift, text_to_image_report
+from mav_lite.evaluation import GOALS, GROUPS, binding_over_seeds, colour_swap_shift, draw, text_to_image_report
 from mav_lite.system import describe_machine
 
 
@@ -96,15 +96,9 @@ def main() -> None:
               f"by every seed {over['all']:.1%}")
 
     prompts = [s["caption"] for s in scenes[:8]]
-
-    def draw(n):
-        if args.true_embedding:
-            return pipe.redraw_images(images[:n], progress=False, steps=args.steps, guidance=args.guidance)
-        return pipe.text_to_image(prompts[:n], progress=False, **sampling)
-
-    draw(1)  # warm-up
+    draw(pipe, images[:1], prompts[:1], true_embedding=args.true_embedding, **sampling)  # warm-up
     start = time.perf_counter()
-    draw(8)
+    draw(pipe, images[:8], prompts, true_embedding=args.true_embedding, **sampling)
     what = "8 renders redrawn by D" if args.true_embedding else "8 prompts"
     print(f"\n{what} -> 8 images of {pipe.image_size}^2: {time.perf_counter() - start:.2f} s")
 

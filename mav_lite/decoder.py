@@ -11,10 +11,10 @@ shared linear layer added to the stem's output over the cell's own pixels (`cond
 8x8 map added at the bottleneck (`UNet(cond_grid=4, cond_map=...)`); option `cond_mix=N` first
 reads the 16 cells together with N Transformer layers that start as the identity (`unet.CellMixer`), so
 a cell can tell its object from a neighbour's bleeding into it, and option `object_weight` lifts the
-objects' pixels in the loss (`object_weights`); fine-tuned from the reference, neither raised binding
-beyond noise (README, Where D loses binding). With a FiLM scale-shift from the
-whole map in every residual block instead (`cond_film=true`), the same for both objects, D drew
-two-object scenes with each other's colours. Option `embedding="vector"` is the paper's y_e (64
+objects' pixels in the loss (`object_weights`); neither raised binding beyond noise through the chain,
+fine-tuned from the reference or (object weights) trained from scratch (README, Where D loses
+binding). With a FiLM scale-shift from the whole map in every residual block instead
+(`cond_film=true`), the same for both objects, D drew two-object scenes with each other's colours. Option `embedding="vector"` is the paper's y_e (64
 numbers), read through FiLM (*what*) and a bottleneck map (*where*). For 10% of the training samples
 the embedding is replaced by a learned null embedding, so that classifier-free guidance can push
 samples towards it. v-prediction on a cosine schedule (notebook 02 showed why: clean backgrounds),

@@ -52,6 +52,17 @@ def eval_scenes(n: int, size: int, seed: int = EVAL_SEED) -> dict[str, tuple[tor
     return out
 
 
+def draw(pipe, images: torch.Tensor, captions: list[str], seed: int = 0, true_embedding: bool = False,
+         progress: bool = False, **sampling) -> torch.Tensor:
+    """One image per prompt: `pipe.text_to_image(captions)` with the sampling knobs (steps, guidance,
+    prior_steps, prior_guidance, candidates), or with true_embedding D's redraw of each prompt's own
+    render (`pipe.redraw_images(images)`, no prior: only the decoder's knobs apply)."""
+    if true_embedding:
+        return pipe.redraw_images(images, seed=seed, progress=progress,
+                                  **{k: sampling.get(k) for k in ("steps", "guidance")})
+    return pipe.text_to_image(captions, seed=seed, progress=progress, **sampling)
+
+
 def text_to_image_report(pipe, oracle, n: int = 64, seed: int = 0, batch: int = 64, progress: bool = False,
                          true_embedding: bool = False, **sampling) -> dict:
     """Generate one image per prompt of each group and measure it: attribute accuracy (per group),
@@ -66,13 +77,8 @@ def text_to_image_report(pipe, oracle, n: int = 64, seed: int = 0, batch: int = 
     report, generated, real = {"n": n}, [], []
     start = time.perf_counter()
     for group, (images, captions) in scenes.items():
-        if true_embedding:
-            decoder_knobs = {k: sampling.get(k) for k in ("steps", "guidance")}
-            fake = torch.cat([pipe.redraw_images(images[i:i + batch], seed=seed + i, progress=progress,
-                                                 **decoder_knobs) for i in range(0, n, batch)]).cpu()
-        else:
-            fake = torch.cat([pipe.text_to_image(captions[i:i + batch], seed=seed + i, progress=progress,
-                                                 **sampling) for i in range(0, n, batch)]).cpu()
+        fake = torch.cat([draw(pipe, images[i:i + batch], captions[i:i + batch], seed + i, true_embedding,
+                               progress, **sampling) for i in range(0, n, batch)]).cpu()
         report[group] = attribute_accuracy(oracle, fake, captions)
         report[group]["clipsim"] = clipsim_lite(pipe.clip, fake, captions)
         report[group]["clipsim_real"] = clipsim_lite(pipe.clip, images, captions)
@@ -96,11 +102,7 @@ def binding_over_seeds(pipe, oracle, n: int = 128, seeds: int = 4, true_embeddin
     images, captions = eval_scenes(n, pipe.image_size)["two objects"]
     hits = []
     for seed in range(seeds):
-        if true_embedding:
-            fake = pipe.redraw_images(images, seed=seed, progress=False,
-                                      **{k: sampling.get(k) for k in ("steps", "guidance")})
-        else:
-            fake = pipe.text_to_image(captions, seed=seed, progress=False, **sampling)
+        fake = draw(pipe, images, captions, seed, true_embedding, **sampling)
         hits.append([prompt_hits(r, c)["binding"] for r, c in zip(oracle.read(fake.cpu()), captions)])
     hits = torch.tensor(hits)  # (seeds, n)
     return {"n": n, "per_seed": hits.float().mean(dim=1).tolist(), "any": hits.any(dim=0).float().mean().item(),
