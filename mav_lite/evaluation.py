@@ -156,7 +156,7 @@ def eval_clips(n: int, size: int, frames: int, fps: float, seed: int = EVAL_SEED
     if objects is None:
         return world.videos(range(n), frames, fps)[0]
     picked, index = [], 0
-    while len(picked) < n:
+    while len(picked) < n:  # a clip's objects do not depend on its length or size: read them off a tiny render
         if len(world.video(index, frames=1, size=4)[1]["objects"]) == objects:
             picked.append(index)
         index += 1
@@ -203,7 +203,8 @@ def text_to_video_report(pipe, oracle, video_oracle, n: int = 32, seed: int = 0,
                       "plausible": plausible_motion(oracle, single[w.fps]).float().mean().item()}
     slow, fast = fps_pair
     motion = {fps: motion_per_frame(generate(scenes["one object"][1], fps)).nanmean().item() for fps in fps_pair}
-    report["motion"] = {f"fps {slow:g}": motion[slow], f"fps {fast:g}": motion[fast], "ratio": motion[slow] / motion[fast],
+    report["motion"] = {f"fps {slow:g}": motion[slow], f"fps {fast:g}": motion[fast],
+                        "ratio": motion[slow] / motion[fast],
                         **{f"real fps {f:g}": motion_per_frame(single[f]).nanmean().item() for f in fps_pair}}
     real = eval_clips(2 * n, pipe.image_size, w.frames, w.fps)
     generated = torch.cat([clips["one object"], clips["two objects"]])

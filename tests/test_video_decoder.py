@@ -131,6 +131,7 @@ def test_text_to_video_makes_reproducible_base_clips(image_decoder, tmp_path):
     for group, goals in VIDEO_GOALS.items():
         assert all(0 <= report[group][k] <= 1 for k in goals)
     assert report["motion"]["ratio"] > 0 and report["fvd"] >= 0 and report["fvd_floor"] >= 0
+    assert report["motion"]["real fps 4"] > 2 * report["motion"]["real fps 24"]  # real clips: more per frame at low fps
     image_only = MakeAVideoLite.from_folders(REFERENCE_DIR / "clip", tmp_path / "prior", image_decoder)
     with pytest.raises(CheckpointError, match="mav-lite train video_decoder"):
         image_only.text_to_video("a red circle", **fast)
