@@ -37,16 +37,22 @@ GOALS = {"one object": {"color": 0.95, "shape": 0.90, "position": 0.90, "size": 
 EVAL_SEED = 2024  # scenes no training run reads (training uses data seed 0)
 
 
+def _first_with(n: int, objects_of, count: int) -> list[int]:
+    """The first n indices i (from 0) whose objects_of(i) holds `count` objects."""
+    picked, index = [], 0
+    while len(picked) < n:
+        if len(objects_of(index)) == count:
+            picked.append(index)
+        index += 1
+    return picked
+
+
 def eval_scenes(n: int, size: int, seed: int = EVAL_SEED) -> dict[str, tuple[torch.Tensor, list[str]]]:
     """{group: (real images (n, 3, size, size), their n captions)} for the three prompt groups."""
     world = ShapesWorld(size=size, seed=seed)
     out = {}
     for group, split, count in (("one object", "seen", 1), ("two objects", "seen", 2), ("held-out", "held_out", 1)):
-        picked, index = [], 0
-        while len(picked) < n:
-            if len(world.scene(index, split)["objects"]) == count:
-                picked.append(index)
-            index += 1
+        picked = _first_with(n, lambda i: world.scene(i, split)["objects"], count)
         images, captions, _ = world.images(picked, split=split)
         out[group] = (images, captions)
     return out
@@ -155,11 +161,8 @@ def eval_clips(n: int, size: int, frames: int, fps: float, seed: int = EVAL_SEED
     world = ShapesWorld(size=size, seed=seed)
     if objects is None:
         return world.videos(range(n), frames, fps)[0]
-    picked, index = [], 0
-    while len(picked) < n:  # a clip's objects do not depend on its length or size: read them off a tiny render
-        if len(world.video(index, frames=1, size=4)[1]["objects"]) == objects:
-            picked.append(index)
-        index += 1
+    # a clip's objects do not depend on its length or size: read them off a 1-frame 4-pixel render
+    picked = _first_with(n, lambda i: world.video(i, frames=1, size=4)[1]["objects"], objects)
     return world.videos(picked, frames, fps)[0]
 
 

@@ -106,7 +106,6 @@ def test_eval_prompts_come_in_three_groups():
         assert pairs <= set(HELD_OUT_PAIRS) if group == "held-out" else not pairs & set(HELD_OUT_PAIRS)
 
 
-
 def test_eval_clips_with_a_number_of_objects_show_that_many_in_every_frame():
     from mav_lite.evaluation import EVAL_SEED, eval_clips
 
@@ -117,6 +116,7 @@ def test_eval_clips_with_a_number_of_objects_show_that_many_in_every_frame():
         shown = [i for i in range(40) if len(world.video(i, frames=3, fps=8)[1]["objects"]) == objects][:6]
         assert torch.equal(clips, world.videos(shown, 3, 8)[0])  # the world's first six such clips
     assert torch.equal(eval_clips(4, 16, 3, 8), world.videos(range(4), 3, 8)[0])  # no filter: the first n
+
 
 def test_clip_frames_for_the_oracle_keep_one_object_per_cell():
     from mav_lite.oracle import cell, clip_frame
