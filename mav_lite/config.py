@@ -98,6 +98,7 @@ class InterpolationSizes:
     train_steps: int
     sample_steps: int
     guidance: float
+    blend_start: float = 0.1  # upsample_frames starts from the linear blend noised this far (1.0: pure noise)
 
 
 @dataclass(frozen=True)

@@ -297,7 +297,7 @@ def respaced_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:
 def sample(model_fn: Callable, shape, schedule: NoiseSchedule, steps: int | None = None, sampler: str = "ddim",
            prediction: str = "v", eta: float = 0.0, generator: torch.Generator | None = None, seed: int | None = None,
            clip: str | None = "static", device=None, progress: bool = True, x_T: Tensor | None = None,
-           constrain: Callable | None = None) -> Tensor:
+           constrain: Callable | None = None, init: Tensor | None = None, strength: float = 1.0) -> Tensor:
     """Generate: x_T ~ N(0, I), then denoise with DDPM (every step) or DDIM (`steps` respaced steps).
 
     model_fn(x, t) gets t as a LongTensor (B,); wrap a conditional model in classifier_free_guidance
@@ -306,6 +306,9 @@ def sample(model_fn: Callable, shape, schedule: NoiseSchedule, steps: int | None
     the same sample. x_T: start from this noise instead of drawing it (e.g. SR_h's noise shared by frames).
     steps: None runs every step of the schedule; eta: DDIM only. constrain: applied to every predicted
     x_0 after clipping (SR's consistency with its low-resolution input); the step then goes on from it.
+    init, strength (SDEdit, Meng et al. 2022): start from the guess `init` of x_0 noised to timestep
+    t_s = round(strength * (T - 1)) instead of from pure noise, and take only the steps below t_s; a small
+    strength keeps the guess's layout and redraws its details.
     """
     _check("sampler", sampler, SAMPLERS)
     _check("prediction", prediction, PREDICTIONS)
@@ -314,7 +317,16 @@ def sample(model_fn: Callable, shape, schedule: NoiseSchedule, steps: int | None
     device = torch.device(device or (x_T.device if x_T is not None else "cpu"))
     if generator is None:
         generator = torch.Generator(device).manual_seed(0 if seed is None else seed)
-    if x_T is None:
+    if not 0 < strength <= 1 or (init is None) != (strength == 1) or (init is not None and x_T is not None):
+        raise ValueError(f"a start part-way (strength < 1) needs a guess `init` and no x_T, and a guess needs "
+                         f"strength in (0, 1); got strength={strength}, init {'given' if init is not None else 'none'}")
+    if init is not None:
+        if shape is not None and tuple(shape) != tuple(init.shape):
+            raise ValueError(f"init has shape {tuple(init.shape)}, expected {tuple(shape)}")
+        start = round(strength * (schedule.steps - 1))
+        noise = torch.randn(tuple(init.shape), generator=generator, device=device)
+        x = q_sample(init.to(device), torch.full((len(init),), start, device=device), noise, schedule)
+    elif x_T is None:
         x = torch.randn(tuple(shape), generator=generator, device=device)
     elif shape is not None and tuple(shape) != tuple(x_T.shape):
         raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {tuple(shape)}")
@@ -326,6 +338,8 @@ def sample(model_fn: Callable, shape, schedule: NoiseSchedule, steps: int | None
         timesteps = list(range(schedule.steps - 1, -1, -1))
     else:
         timesteps = respaced_timesteps(schedule, schedule.steps if steps is None else steps)
+    if init is not None:
+        timesteps = [start] + [t for t in timesteps if t < start]
     pairs = list(zip(timesteps, timesteps[1:] + [-1]))  # (t, t_prev), ending at t_prev = -1: x_0
     for t, t_prev in tqdm(pairs, desc=f"{sampler} {len(pairs)} steps", disable=not progress):
         if sampler == "ddpm":

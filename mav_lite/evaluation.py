@@ -220,14 +220,12 @@ def text_to_video_report(pipe, oracle, video_oracle, n: int = 32, seed: int = 0,
 def interpolation_baselines(given: torch.Tensor, skip: int) -> dict[str, torch.Tensor]:
     """The frames between every skip-th frame by the two simple guesses, (B, 3, (T - 1) * skip + 1, H, W)
     from (B, 3, T, H, W): "blend", the linear mix of the two neighbours (a moving object becomes two
-    ghosts), and "nearest", the nearer neighbour repeated (the object jumps)."""
+    ghosts; upf_lib.linear_blend), and "nearest", the nearer neighbour repeated (the object jumps)."""
     frames = (given.shape[2] - 1) * skip + 1
     i = torch.arange(frames)
-    before, share = i // skip, (i % skip).float() / skip  # the given frame before each frame, and how far past it
-    after = (before + 1).clamp(max=given.shape[2] - 1)
-    a = share[None, None, :, None, None]
-    return {"blend": (1 - a) * given[:, :, before] + a * given[:, :, after],
-            "nearest": torch.where(a <= 0.5, given[:, :, before], given[:, :, after])}
+    before, after = i // skip, (i // skip + 1).clamp(max=given.shape[2] - 1)  # the given frames around each
+    nearer = torch.where(i % skip <= skip / 2, before, after)
+    return {"blend": upf_lib.linear_blend(given, skip), "nearest": given[:, :, nearer]}
 
 
 def _same_objects(oracle, images: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -239,7 +237,7 @@ def _same_objects(oracle, images: torch.Tensor, truth: torch.Tensor) -> torch.Te
 
 def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float = 24, seed: int = 0,
                          batch: int = 16, steps: int | None = None, guidance: float | None = None,
-                         progress: bool = False) -> dict:
+                         blend_start: float | None = None, progress: bool = False) -> dict:
     """upF against a linear blend and the nearest frame on held-out clips (issue 6's baselines).
 
     For each skip k: n true clips of 2k + 1 frames at `fps` (a world no training run reads); every
@@ -247,12 +245,13 @@ def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float 
     SSIM, PSNR on the moving objects' pixels only (foreground in the true frame or either given
     neighbour) and the share the oracle reads as the same objects as the true frame. upF is
     conditioned on the output's fps; its "given_psnr" says how close its own redraw of the given
-    frames comes (they are pasted back in the output). steps, guidance: upF's sampling (default: the
-    preset's; the report says which it used).
+    frames comes (they are pasted back in the output). steps, guidance, blend_start: upF's sampling
+    (default: the preset's; the report says which it used).
     """
     upf, s, opts = pipe._model("upF"), pipe.preset.interpolation, pipe.interpolation_options
     steps, guidance = steps or s.sample_steps, s.guidance if guidance is None else guidance
-    report = {"n": n, "fps": fps, "steps": steps, "guidance": guidance}
+    blend_start = s.blend_start if blend_start is None else blend_start
+    report = {"n": n, "fps": fps, "steps": steps, "guidance": guidance, "blend_start": blend_start}
     for k in skips:
         truth = ShapesWorld(size=pipe.image_size, seed=EVAL_SEED).videos(range(n), 2 * k + 1, fps)[0]
         given = truth[:, :, ::k]
@@ -262,7 +261,8 @@ def interpolation_report(pipe, oracle, n: int = 32, skips=(2, 4, 6), fps: float 
                                                guidance, steps, seed=seed + i,
                                                prediction=opts["prediction"],
                                                timesteps=opts["timesteps"], progress=progress,
-                                               keep_given=False, clean_given=opts["clean_given"]).cpu())
+                                               keep_given=False, clean_given=opts["clean_given"],
+                                               blend_start=blend_start).cpu())
         raw = torch.cat(raw)
         methods = {"upF": raw} | interpolation_baselines(given, k)
         hidden = [f for f in range(2 * k + 1) if f % k]

@@ -17,7 +17,10 @@ embedding in training that it could not have when generating. `upsample_frames` 
 of T frames at f fps to (T - 1) * k + 1 frames at k * f, filling windows of the preset's `window`
 frames that begin and end on given frames, all windows in one batch; the given frames are pasted
 back at the end (the model redraws them within its noise: `benchmarks/interpolation.py` reports how
-close).
+close). It starts from `linear_blend` of the given frames noised to a share `blend_start` of the
+schedule (the preset's; 1.0: from pure noise, the paper): this SDEdit start keeps the blend's still
+pixels and layout, and upF redraws the rest, thinning the blend's two ghosts of a moving object (README,
+"Frame interpolation").
 
 Option `clean_given` (on by default; README, "Frame interpolation"): the given frames also replace
 the noisy clip in the input, clean, and on them the output is the one that denoises to them exactly
@@ -28,7 +31,7 @@ through the 4 new channels that start at zero, and the loss is the hidden frames
 matter most, almost no weight.
 
     mav-lite train interpolation --preset cpu --out runs/interpolation
-    video = upsample_frames(upf, clip, base, skip=4, fps=8, window=9, seed=0)  # (B, 3, 29, H, W)
+    video = upsample_frames(upf, clip, base, skip=4, fps=8, window=9, seed=0, blend_start=0.1)  # (B, 3, 29, H, W)
 """
 
 from __future__ import annotations
@@ -158,10 +161,11 @@ def from_video_decoder(video_decoder: VideoUNet) -> VideoUNet:
 def sample(upf: VideoUNet, y_e: torch.Tensor, videos: torch.Tensor, known: torch.Tensor, fps=8,
            guidance: float = 2.0, steps: int = 25, seed=None, generator: torch.Generator | None = None,
            prediction: str = "v", timesteps: int = 1000, progress: bool = False,
-           clean_given: bool = True) -> torch.Tensor:
+           clean_given: bool = True, init: torch.Tensor | None = None, strength: float = 1.0) -> torch.Tensor:
     """Fill in clips: videos (B, 3, T, H, W) whose frames where known (B, T) is True are given
     (the others are ignored) -> (B, 3, T, H, W) in [-1, 1], every frame drawn by upF (paste the
-    given ones back with `keep_known`)."""
+    given ones back with `keep_known`). init, strength: start from the guess `init` (B, 3, T, H, W)
+    noised part-way (diffusion.sample)."""
     if y_e.ndim != 2 or y_e.shape != (len(videos), upf.config["cond_dim"]):
         raise ValueError(f"expected image embeddings of shape ({len(videos)}, {upf.config['cond_dim']}), "
                          f"got {tuple(y_e.shape)}")
@@ -172,12 +176,25 @@ def sample(upf: VideoUNet, y_e: torch.Tensor, videos: torch.Tensor, known: torch
                                                   concat=masked_input(videos.to(device), known.to(device)))
     return diffusion.sample(model_fn, tuple(videos.shape), diffusion.schedule_for(SCHEDULE, timesteps), steps=steps,
                             prediction=prediction, generator=generator,
-                            seed=None if generator is not None else seed, device=device, progress=progress)
+                            seed=None if generator is not None else seed, device=device, progress=progress,
+                            init=init, strength=strength)
 
 
 def keep_known(generated: torch.Tensor, videos: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """The generated clips with the given frames put back exactly."""
     return torch.where(known.to(generated.device)[:, None, :, None, None], videos.to(generated.device), generated)
+
+
+def linear_blend(videos: torch.Tensor, skip: int) -> torch.Tensor:
+    """Clips (B, 3, T, H, W) -> (B, 3, (T - 1) * skip + 1, H, W): frame i is frame i * skip, and the
+    frames between are the linear mix of the two given frames around them (a moving object shows as two
+    ghosts, one fading out, one fading in)."""
+    frames = (videos.shape[2] - 1) * skip + 1
+    i = torch.arange(frames, device=videos.device)
+    before, share = i // skip, (i % skip).to(videos.dtype) / skip  # the given frame before each, and how far past it
+    after = (before + 1).clamp(max=videos.shape[2] - 1)
+    share = share[None, None, :, None, None]
+    return (1 - share) * videos[:, :, before] + share * videos[:, :, after]
 
 
 def windows(frames: int, skip: int, window: int) -> tuple[list[int], int]:
@@ -195,13 +212,14 @@ def windows(frames: int, skip: int, window: int) -> tuple[list[int], int]:
 def upsample_frames(upf: VideoUNet, clip, videos: torch.Tensor, skip: int, fps: float, window: int,
                     guidance: float = 2.0, steps: int = 25, seed=None, generator: torch.Generator | None = None,
                     prediction: str = "v", timesteps: int = 1000, progress: bool = False,
-                    keep_given: bool = True, clean_given: bool = True) -> torch.Tensor:
+                    keep_given: bool = True, clean_given: bool = True, blend_start: float = 1.0) -> torch.Tensor:
     """Base clips (B, 3, T, H, W) at `fps` (one number) -> (B, 3, (T - 1) * skip + 1, H, W) at
     fps * skip; `clip` is the CLIP-lite whose C_y gives each window its embedding.
 
     Frame i of the base is frame i * skip of the result and is kept exactly (keep_given=False: as
     upF redrew it); upF fills the rest in windows (see `windows`), all in one batch; where windows
-    overlap the earlier one's frames stay."""
+    overlap the earlier one's frames stay. blend_start: the share of the noise schedule at which upF
+    starts from the linear blend (1.0: from pure noise)."""
     if videos.ndim != 5 or videos.shape[1] != 3:
         raise ValueError(f"expected base clips (B, 3, T, H, W), got shape {tuple(videos.shape)}")
     if skip < 1 or videos.shape[2] < 2:
@@ -213,13 +231,15 @@ def upsample_frames(upf: VideoUNet, clip, videos: torch.Tensor, skip: int, fps: 
         raise ValueError(f"a window of {length} frames is longer than upF's {upf.config['max_frames']}")
     canvas = videos.new_zeros(b, 3, frames, h, w)
     canvas[:, :, ::skip] = videos
+    blend = linear_blend(videos, skip)
     known = torch.zeros(b, frames, dtype=torch.bool, device=videos.device)
     known[:, ::skip] = True
     pieces = torch.cat([canvas[:, :, s:s + length] for s in starts])  # (n b) 3 L h w, window-major
     piece_known = torch.cat([known[:, s:s + length] for s in starts])
     y_e = conditioning_embedding(clip, pieces, piece_known, upf)
+    guess = torch.cat([blend[:, :, s:s + length] for s in starts]) if blend_start < 1 else None
     filled = sample(upf, y_e, pieces, piece_known, float(fps) * skip, guidance, steps, seed, generator, prediction,
-                    timesteps, progress, clean_given)
+                    timesteps, progress, clean_given, guess, blend_start)
     filled = rearrange(filled, "(n b) c l h w -> n b c l h w", n=len(starts))
     out, done = canvas.clone(), torch.zeros(frames, dtype=torch.bool)
     for piece, s in zip(filled, starts):

@@ -373,18 +373,22 @@ class MakeAVideoLite:
     @torch.no_grad()
     @_in_precision
     def upsample_frames(self, video, *, skip: int | None = None, fps: float | None = None, seed=0,
-                        steps: int | None = None, guidance: float | None = None, progress: bool = True) -> VideoOutput:
-        """A clip (3, T, H, W) at `fps` -> (3, (T - 1) * skip + 1, H, W) at fps * skip, its frames kept."""
+                        steps: int | None = None, guidance: float | None = None, blend_start: float | None = None,
+                        progress: bool = True) -> VideoOutput:
+        """A clip (3, T, H, W) at `fps` -> (3, (T - 1) * skip + 1, H, W) at fps * skip, its frames kept.
+        blend_start: how far up the noise schedule upF starts from the linear blend (the preset's; 1.0:
+        from pure noise, the paper)."""
         video = self._video(video)
         skip = self.preset.interpolation.frame_skip if skip is None else int(skip)
         fps = self._fps(fps)
         start = self._clock()
-        out = self._upsample(video[None].to(self.device), skip, fps, self._generator(seed), progress, steps, guidance)
+        out = self._upsample(video[None].to(self.device), skip, fps, self._generator(seed), progress, steps, guidance,
+                             blend_start)
         return VideoOutput(out, {"upF": out}, ["upsampled"], seed if isinstance(seed, int) else None, fps * skip,
                            {"upF": self._clock() - start})
 
     def _upsample(self, videos, skip: int, fps: float, generator, progress: bool, steps: int | None = None,
-                  guidance: float | None = None) -> torch.Tensor:
+                  guidance: float | None = None, blend_start: float | None = None) -> torch.Tensor:
         upf, s = self._model("upF"), self.preset.interpolation
         if skip < 1:
             raise ValueError(f"skip must be >= 1, got {skip}")
@@ -392,7 +396,8 @@ class MakeAVideoLite:
         return upf_lib.upsample_frames(upf, self.clip, videos, skip, fps, s.window, guidance, steps or s.sample_steps,
                                        generator=generator, prediction=self.interpolation_options["prediction"],
                                        timesteps=self.interpolation_options["timesteps"], progress=progress,
-                                       clean_given=self.interpolation_options["clean_given"])
+                                       clean_given=self.interpolation_options["clean_given"],
+                                       blend_start=s.blend_start if blend_start is None else blend_start)
 
     def _fill(self, given_frames, given: list[int], frames: int | None, fps, seed, steps, guidance, progress,
               mode: str, chain: tuple, y_e=None) -> VideoOutput:

@@ -293,6 +293,29 @@ def test_one_step_ddim_returns_the_data_for_x0_and_v(prediction):
     assert (x - x_data).abs().max() < 1e-3
 
 
+def test_a_start_part_way_noises_the_guess_and_takes_only_the_steps_below():
+    x_data = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    guess = (x_data + 0.3 * torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(4))).clamp(-1, 1)
+    seen = []
+
+    def counting(x, t):
+        seen.append(int(t[0]))
+        return oracle(x_data, COSINE, "v")(x, t)
+
+    x = sample(counting, x_data.shape, COSINE, 10, init=guess, strength=0.5, progress=False)
+    assert seen == [500] + [t for t in respaced_timesteps(COSINE, 10) if t < 500]  # t_s = round(0.5 * 999)
+    assert (x - x_data).abs().max() < 1e-3  # a perfect model still lands on the data
+    # at the first timestep the guess comes back within the noise of one step, whatever the model says
+    near = sample(toy_model, x_data.shape, COSINE, 10, init=guess, strength=1 / 999, progress=False)
+    assert (near - guess).abs().max() < 0.05
+    for bad in (dict(strength=0.5), dict(init=guess), dict(init=guess, strength=0.0),
+                dict(init=guess, strength=0.5, x_T=guess)):
+        with pytest.raises(ValueError, match="strength"):
+            sample(toy_model, x_data.shape, COSINE, 10, progress=False, **bad)
+    with pytest.raises(ValueError, match="init has shape"):
+        sample(toy_model, (1, 3, 4, 4), COSINE, 10, init=guess, strength=0.5, progress=False)
+
+
 @pytest.mark.parametrize("prediction", PREDICTIONS)
 def test_ddpm_with_a_perfect_model_returns_the_data(prediction):
     schedule = NoiseSchedule("linear", 100)

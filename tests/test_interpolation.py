@@ -143,6 +143,23 @@ def test_upsampling_keeps_every_base_frame_and_gives_the_asked_count():
         upf_lib.upsample_frames(upf, clip, base[0], 2, fps=8, window=5)
 
 
+def test_linear_blend_keeps_the_given_frames_and_mixes_the_two_around_each_other():
+    base = torch.rand(2, 3, 3, 8, 8) * 2 - 1
+    blend = upf_lib.linear_blend(base, 4)
+    assert blend.shape == (2, 3, 9, 8, 8) and torch.equal(blend[:, :, ::4], base)
+    assert torch.allclose(blend[:, :, 2], (base[:, :, 0] + base[:, :, 1]) / 2)
+    assert torch.allclose(blend[:, :, 7], 0.25 * base[:, :, 1] + 0.75 * base[:, :, 2])
+
+
+def test_upsampling_from_the_blend_redraws_it_as_little_as_asked():
+    upf, clip = upf_lib.from_video_decoder(small_video_unet()).eval(), frozen_clip()
+    base = torch.rand(2, 3, 4, 16, 16) * 2 - 1
+    blend = upf_lib.linear_blend(base, 3)
+    change = {start: (upf_lib.upsample_frames(upf, clip, base, 3, fps=8, window=5, seed=0, blend_start=start,
+                                              **FAST) - blend).abs().amax().item() for start in (1 / 999, 0.3, 1.0)}
+    assert change[1 / 999] < 0.05 < min(change[0.3], change[1.0])  # the blend itself; redrawn from higher up
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """A ci pipeline: P, D, D^t and upF, each trained a few steps."""
@@ -248,7 +265,7 @@ def test_interpolation_report_compares_upf_with_both_baselines(pipe):
 
     report = interpolation_report(pipe, load_pretrained("oracle")[0], n=2, skips=(2, 3))
     s = pipe.preset.interpolation
-    assert (report["steps"], report["guidance"]) == (s.sample_steps, s.guidance)  # the sampling it used
+    assert (report["steps"], report["guidance"], report["blend_start"]) == (s.sample_steps, s.guidance, s.blend_start)
     for k in (2, 3):
         row = report[f"skip {k}"]
         assert set(row) == {"upF", "blend", "nearest"} and set(row["upF"]) > set(row["blend"])
