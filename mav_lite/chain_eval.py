@@ -78,7 +78,12 @@ def _settings(pipe, clips: EvalSet, stages: tuple[str, ...], batch: int, samplin
     """What the generated clips depend on: a different value means a different cache."""
     return {"weights": f"{pipe.preset.name}-{pipe.weights_id()}", "precision": pipe.precision, "n": clips.n,
             "seed": clips.seed, "stages": list(stages), "batch": batch, "sampling": sampling,
-            "device": pipe.device.type}
+            "preset": repr(pipe.preset), "device": pipe.device.type}
+
+
+def _key(settings) -> str:
+    """A short name for settings (JSON-able): the same settings, the same key."""
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def _chunks(clips: EvalSet, batch: int) -> list[list[int]]:
@@ -107,8 +112,7 @@ def generate(pipe, clips: EvalSet, cache=None, stop_after: str | None = None, ba
     settings = _settings(pipe, clips, stages, batch, sampling)
     folder = None
     if cache is not None:
-        key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-        folder = Path(cache) / f"{pipe.preset.name}-n{clips.n}-{key}"
+        folder = Path(cache) / f"{pipe.preset.name}-n{clips.n}-{_key(settings)}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "settings.json").write_text(json.dumps(settings, indent=1))
     captions = clips.captions()
@@ -239,8 +243,8 @@ def evaluate(pipe, preset, out=None, n: int | None = None, seed: int = EVAL_SEED
     with the preset's DDIM steps and base clip length (eval_frames; report["sampling"] holds both),
     then the claims (claims.measure), written to out/report.json and
     out/report.md (default out: outputs/eval/<preset>). Generated clips and measured claims are cached
-    under `out`, keyed by the weights: run it again after an interruption and it picks up where it
-    stopped; new weights start afresh."""
+    under `out`, keyed by the weights and the preset's settings: run it again after an interruption
+    and it picks up where it stopped; new weights or settings start afresh."""
     from . import claims as claims_lib
     from .checkpoints import load_pretrained
 
@@ -256,7 +260,8 @@ def evaluate(pipe, preset, out=None, n: int | None = None, seed: int = EVAL_SEED
                                                                if preset.eval_frames else "")
     report["claims"] = claims_lib.measure(claims, pipe, oracle, preset.name, report,
                                           out=out / "claim_runs",
-                                          cache=out / f"claims-{pipe.weights_id()}.json", progress=progress)
+                                          cache=out / f"claims-{pipe.weights_id()}-{_key(repr(pipe.preset))}.json",
+                                          progress=progress)
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
     (out / "report.md").write_text(markdown_report(report))
     report["folder"] = str(out)

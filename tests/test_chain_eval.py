@@ -1,11 +1,12 @@
 """The evaluation set, the measures of `mav-lite eval` and the claims (chain_eval.py, claims.py)."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
-from mav_lite import MakeAVideoLite
+from mav_lite import MakeAVideoLite, claims
 from mav_lite.chain_eval import EvalSet, evaluate, generate, judge, markdown_report
 from mav_lite.checkpoints import load_pretrained
 from mav_lite.claims import generalization, measure, pseudo3d_cost
@@ -72,6 +73,9 @@ def test_generation_is_cached_and_resumes_to_the_same_clips(tmp_path):
     assert pipe.weights_id() != before
     generate(pipe, clips, tmp_path, stop_after="D^t", batch=2, progress=False, **fast)
     assert len(list(tmp_path.iterdir())) == 3  # new weights never read back the old weights' clips
+    pipe.preset = replace(pipe.preset, interpolation=replace(pipe.preset.interpolation, blend_start=0.5))
+    generate(pipe, clips, tmp_path, stop_after="D^t", batch=2, progress=False, **fast)
+    assert len(list(tmp_path.iterdir())) == 4  # nor another preset's (here: where upF starts)
 
 
 def test_evaluate_uses_the_presets_steps_and_clip_length(tmp_path):
@@ -97,6 +101,18 @@ def test_generalization_claim_reads_the_report():
     assert generalization({"stages": {"D^t": entry}})["holds"] is None
     report = {"n": 6, "seed": 1, "fps_levels": [8], "stages": {}, "claims": {"f generalization": result}}
     assert "(f) the model composes" in markdown_report(report)
+
+
+@pytest.mark.parametrize("upf, holds", [((29.0, 23.0, 21.0), True), ((27.5, 23.0, 20.2), "partly"),
+                                         ((22.0, 17.0, 15.0), False)])
+def test_interpolation_claim_holds_where_upf_beats_the_blend_at_every_skip(monkeypatch, upf, holds):
+    blend = (28.9, 22.8, 20.1)  # moving-object PSNR at skips 2, 4, 6
+    fake = {f"skip {k}": {"upF": {"moving_psnr": u}, "blend": {"moving_psnr": b}, "nearest": {"moving_psnr": 18.0}}
+            for k, u, b in zip((2, 4, 6), upf, blend)}
+    monkeypatch.setattr(claims, "interpolation_report", lambda *a, **k: fake)
+    result = claims.interpolation(pipe=None, oracle=None)
+    assert result["holds"] == holds and result["verdict"].startswith(claims._word(holds))
+    assert f"{upf[0] - blend[0]:+.1f} dB at skip 2" in result["verdict"]
 
 
 def test_unknown_claims_and_bad_set_sizes_are_clear_errors(tmp_path, capsys):
