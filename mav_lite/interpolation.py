@@ -224,6 +224,9 @@ def upsample_frames(upf: VideoUNet, clip, videos: torch.Tensor, skip: int, fps: 
         raise ValueError(f"expected base clips (B, 3, T, H, W), got shape {tuple(videos.shape)}")
     if skip < 1 or videos.shape[2] < 2:
         raise ValueError(f"need skip >= 1 and at least 2 frames, got skip={skip} and {videos.shape[2]} frames")
+    if not 0 < blend_start <= 1:
+        raise ValueError(f"blend_start is how far up the noise schedule upF starts from the blend, in (0, 1] "
+                         f"(1: from pure noise); got {blend_start}")
     b, _, t, h, w = videos.shape
     frames = (t - 1) * skip + 1
     starts, length = windows(frames, skip, window)

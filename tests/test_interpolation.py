@@ -158,6 +158,9 @@ def test_upsampling_from_the_blend_redraws_it_as_little_as_asked():
     change = {start: (upf_lib.upsample_frames(upf, clip, base, 3, fps=8, window=5, seed=0, blend_start=start,
                                               **FAST) - blend).abs().amax().item() for start in (1 / 999, 0.3, 1.0)}
     assert change[1 / 999] < 0.05 < min(change[0.3], change[1.0])  # the blend itself; redrawn from higher up
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="blend_start .* in \\(0, 1\\]"):
+            upf_lib.upsample_frames(upf, clip, base, 3, fps=8, window=5, blend_start=bad)
 
 
 @pytest.fixture(scope="module")
