@@ -234,13 +234,15 @@ def upsample_frames(upf: VideoUNet, clip, videos: torch.Tensor, skip: int, fps: 
         raise ValueError(f"a window of {length} frames is longer than upF's {upf.config['max_frames']}")
     canvas = videos.new_zeros(b, 3, frames, h, w)
     canvas[:, :, ::skip] = videos
-    blend = linear_blend(videos, skip)
     known = torch.zeros(b, frames, dtype=torch.bool, device=videos.device)
     known[:, ::skip] = True
     pieces = torch.cat([canvas[:, :, s:s + length] for s in starts])  # (n b) 3 L h w, window-major
     piece_known = torch.cat([known[:, s:s + length] for s in starts])
     y_e = conditioning_embedding(clip, pieces, piece_known, upf)
-    guess = torch.cat([blend[:, :, s:s + length] for s in starts]) if blend_start < 1 else None
+    guess = None  # from pure noise; else from the linear blend, cut into the same windows
+    if blend_start < 1:
+        blend = linear_blend(videos, skip)
+        guess = torch.cat([blend[:, :, s:s + length] for s in starts])
     filled = sample(upf, y_e, pieces, piece_known, float(fps) * skip, guidance, steps, seed, generator, prediction,
                     timesteps, progress, clean_given, guess, blend_start)
     filled = rearrange(filled, "(n b) c l h w -> n b c l h w", n=len(starts))
