@@ -1,14 +1,17 @@
 import nbformat
+from PIL import Image
 
 from mav_lite.cli import main
 from mav_lite.notebooks import run_notebook
 
 
-def test_demo_writes_mp4_and_gif(tmp_path, capsys):
+def test_demo_writes_the_whole_chain_as_mp4_and_gif(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--preset", "ci"]) == 0
     assert (tmp_path / "first_video.mp4").stat().st_size > 1000
-    assert (tmp_path / "first_video.gif").stat().st_size > 1000
-    assert "preset 'ci'" in capsys.readouterr().out
+    gif = Image.open(tmp_path / "first_video.gif")
+    assert (gif.n_frames, gif.size) == (29, (256, 256))  # the reference upF's 8 -> 29 frames, four SR_h clips 2x2
+    out = capsys.readouterr().out
+    assert "preset 'ci'" in out and "SR_h" in out
 
 
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
