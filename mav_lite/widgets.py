@@ -226,7 +226,9 @@ class InterpolationApp(VideoApp):
                                 "Shapes World clip # (its last frame)", size, index=9)
         self.clip_index = widgets.BoundedIntText(value=9, min=0, max=99_999, description="Shapes World clip #",
                                                  style={"description_width": "initial"})
-        self.keep_every = widgets.IntSlider(value=0, min=0, max=frames, description="keep every k-th frame (0: none)",
+        # by default every 4th frame stays: from its embedding alone (0) upF often loses the scene's colours
+        self.keep_every = widgets.IntSlider(value=min(4, frames), min=0, max=frames,
+                                            description="keep every k-th frame (0: none)",
                                             style={"description_width": "initial"}, continuous_update=False)
         self.clip_preview = widgets.HTML()
         self._world, self._frames = world, frames
