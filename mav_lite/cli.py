@@ -157,6 +157,7 @@ def _app(args) -> int:
                "--Voila.ip=127.0.0.1", *(["--no-browser"] if args.no_browser else [])]
     print(f"serving {notebook.name} at http://127.0.0.1:{args.port} (Ctrl-C stops it)")
     server = subprocess.Popen(command, env=env)
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())  # stopping the app stops Voila, not orphans it
     try:
         return server.wait()
     except KeyboardInterrupt:  # let Voila shut its kernels down

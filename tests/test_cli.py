@@ -1,3 +1,8 @@
+import socket
+import subprocess
+import sys
+import time
+
 import nbformat
 from PIL import Image
 
@@ -22,8 +27,6 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
 
 
 def test_text_to_image_writes_a_grid_and_rejects_unknown_words(tmp_path, capsys):
-    from PIL import Image
-
     out = tmp_path / "grid.png"
     assert main(["text-to-image", "a red circle", "a blue star", "--steps", "4", "--out", str(out)]) == 0
     assert Image.open(out).size[0] > Image.open(out).size[1] > 100  # two images side by side, enlarged
@@ -49,8 +52,6 @@ def test_notebook_runner_saves_outputs_without_widget_state(tmp_path):
 
 
 def test_generate_animate_and_interpolate_write_clips(tmp_path, capsys):
-    from PIL import Image
-
     clip = tmp_path / "clip.mp4"
     assert main(["generate", "a large red circle", "--out", str(clip), "--stop-after", "D^t", "--preset", "ci"]) == 0
     assert clip.stat().st_size > 1000 and "8 frames of 32x32 at 8 fps" in capsys.readouterr().out  # D^t's 8 frames
@@ -78,3 +79,29 @@ def test_generate_and_animate_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 6 and "'blorp'" in err[0] and "no image at" in err[1] and "not an image PIL can read" in err[2]
     assert "unknown stage 'SR'" in err[3] and "clip.avi: use a .mp4 or .gif" in err[4] and "valid presets" in err[5]
+
+
+def test_stopping_the_app_stops_its_voila_server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = subprocess.Popen([sys.executable, "-m", "mav_lite", "app", "--no-browser", "--port", str(port),
+                            "--preset", "ci"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def serving() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    deadline = time.time() + 60
+    while not serving():
+        assert app.poll() is None and time.time() < deadline, "Voila did not open its port in 60 s"
+        time.sleep(0.5)
+    app.terminate()  # SIGTERM, as a process manager or a closed terminal sends
+    app.wait(timeout=30)
+    deadline = time.time() + 15
+    while serving():
+        assert time.time() < deadline, "Voila still serves after the app was stopped"
+        time.sleep(0.5)
