@@ -95,7 +95,7 @@ def _pipeline(args):
     from .config import get_preset
 
     preset, pipe = get_preset(args.preset), MakeAVideoLite.from_pretrained(args.checkpoints)
-    print(f"weights: {pipe.preset.summary()}\nDDIM steps: preset {preset.name!r}'s")
+    print(f"weights: {pipe.preset.summary()}\nDDIM steps: those of preset {preset.name!r}")
     return pipe, preset
 
 
