@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,11 +37,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def voila(tmp_path):
-    """Voila serving notebook 11 in the ci preset; yields its address and the path of its log."""
+@contextmanager
+def voila(folder: Path):
+    """Voila serving notebook 11 in the ci preset; yields its address and the path of its log (in folder)."""
     port = free_port()
-    with open(tmp_path / "voila.log", "w") as log:
+    folder.mkdir()
+    with open(folder / "voila.log", "w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "voila", str(ROOT / "notebooks" / "11_image_to_video_app.ipynb"), "--no-browser",
              f"--port={port}", "--Voila.ip=127.0.0.1"],
@@ -54,11 +57,11 @@ def voila(tmp_path):
                     socket.create_connection(("127.0.0.1", port), timeout=2).close()
                     break
                 except OSError:
-                    assert server.poll() is None, (tmp_path / "voila.log").read_text()
+                    assert server.poll() is None, (folder / "voila.log").read_text()
                     time.sleep(0.5)
             else:
-                pytest.fail("Voila did not open its port in 60 s:\n" + (tmp_path / "voila.log").read_text())
-            yield url, tmp_path / "voila.log"
+                pytest.fail("Voila did not open its port in 60 s:\n" + (folder / "voila.log").read_text())
+            yield url, folder / "voila.log"
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -78,30 +81,56 @@ def browser(tmp_path):
     driver.quit()
 
 
+class Stuck(Exception):
+    """The page did not get there within PAGE_SECONDS; the message says what it shows and how Voila's log ends."""
+
+
 def wait_for(browser, condition, what: str, log: Path):
-    """Waits up to PAGE_SECONDS for condition(browser); on a timeout, fails with what the page shows (Voila's
-    loading line names the cell it is running) and the end of Voila's log."""
+    """Waits up to PAGE_SECONDS for condition(browser); on a timeout, raises Stuck with what the page shows
+    (Voila's loading line names the cell it is running) and the end of Voila's log."""
     try:
         return WebDriverWait(browser, PAGE_SECONDS, poll_frequency=1).until(condition)
     except TimeoutException:
         page = browser.execute_script("return document.body ? document.body.innerText : '(no body yet)'")
-        pytest.fail(f"{what} not within {PAGE_SECONDS} s.\nThe page shows:\n{page[-3000:]}\n"
-                    f"Voila's log ends:\n{log.read_text()[-4000:]}")
+        raise Stuck(f"{what} not within {PAGE_SECONDS} s.\nThe page shows:\n{page[-3000:]}\n"
+                    f"Voila's log ends:\n{log.read_text()[-4000:]}") from None
 
 
-def test_generate_in_the_browser_plays_a_clip(voila, browser):
-    url, log = voila
+def open_app(browser, url: str, log: Path):
+    """Load the page and wait until notebook 11 has run (its last cell shows the misspelt prompt's
+    message): the Generate button, or None when the page stayed stuck."""
     browser.get(url)
-    button = wait_for(browser, lambda d: next(iter(d.find_elements(By.XPATH, "//button[contains(., 'Generate')]")),
-                                              None), "the Generate button", log)
-    # the page is ready for clicks once the notebook has run: its last cell shows the misspelt prompt's message
-    wait_for(browser, lambda d: "crimson" in d.find_element(By.TAG_NAME, "body").text, "the notebook's last cell", log)
-    assert not browser.find_elements(By.CSS_SELECTOR, ".mav-result video")  # no clip before Generate
-    button.click()
-    video = wait_for(browser, lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, ".mav-result video")), None),
-                     "the generated clip", log)
-    assert video.get_attribute("src").startswith("data:video/mp4;base64,")
-    assert len(video.get_attribute("src")) > 1000
-    links = browser.find_elements(By.CSS_SELECTOR, ".mav-result a[download]")
-    assert [link.get_attribute("download") for link in links] == ["image_to_video.mp4", "image_to_video.gif"]
-    assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
+    try:
+        button = wait_for(browser, lambda d: next(iter(d.find_elements(By.XPATH, "//button[contains(., 'Generate')]")),
+                                                  None), "the Generate button", log)
+        wait_for(browser, lambda d: "crimson" in d.find_element(By.TAG_NAME, "body").text, "the notebook's last cell",
+                 log)
+        return button
+    except Stuck as stuck:
+        warnings.warn(str(stuck))
+        return None
+
+
+def test_generate_in_the_browser_plays_a_clip(browser, tmp_path):
+    # now and then Voila's kernel never finishes a cell (seen once in CI with ipykernel 6.31, beside
+    # ipython/ipykernel#1471 in 7.x; never again in the same test run alone or beside others): a fresh
+    # server gets one more try, and the first one's page and log are in the warnings
+    for attempt in (1, 2):
+        with voila(tmp_path / f"try{attempt}") as (url, log):
+            button = open_app(browser, url, log)
+            if button is None:
+                assert attempt == 1, "the page stayed stuck twice (see the warnings)"
+                continue
+            assert not browser.find_elements(By.CSS_SELECTOR, ".mav-result video")  # no clip before Generate
+            button.click()
+            try:
+                video = wait_for(browser, lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, ".mav-result video")),
+                                                         None), "the generated clip", log)
+            except Stuck as stuck:
+                pytest.fail(str(stuck))
+            assert video.get_attribute("src").startswith("data:video/mp4;base64,")
+            assert len(video.get_attribute("src")) > 1000
+            links = browser.find_elements(By.CSS_SELECTOR, ".mav-result a[download]")
+            assert [link.get_attribute("download") for link in links] == ["image_to_video.mp4", "image_to_video.gif"]
+            assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
+            return
