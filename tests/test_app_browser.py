@@ -5,7 +5,6 @@ it, after installing Chromium), which makes a missing browser a failure."""
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,13 +27,9 @@ from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from ports import free_port, listening  # noqa: E402 - tests/ports.py
+
 PAGE_SECONDS = 300  # Voila runs the whole notebook (its checks included) before the app answers clicks
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -53,12 +48,10 @@ def voila(folder: Path):
         url = f"http://127.0.0.1:{port}/"
         try:
             for _ in range(120):  # wait for the port (a GET of the page would run the notebook in a kernel)
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                if listening(port):
                     break
-                except OSError:
-                    assert server.poll() is None, (folder / "voila.log").read_text()
-                    time.sleep(0.5)
+                assert server.poll() is None, (folder / "voila.log").read_text()
+                time.sleep(0.5)
             else:
                 pytest.fail("Voila did not open its port in 60 s:\n" + (folder / "voila.log").read_text())
             yield url, folder / "voila.log"

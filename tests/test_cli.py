@@ -1,4 +1,3 @@
-import socket
 import subprocess
 import sys
 import time
@@ -8,6 +7,7 @@ from PIL import Image
 
 from mav_lite.cli import main
 from mav_lite.notebooks import run_notebook
+from ports import free_port, listening
 
 
 def test_demo_writes_the_whole_chain_as_mp4_and_gif(tmp_path, capsys):
@@ -82,26 +82,16 @@ def test_generate_and_animate_errors_are_one_line(tmp_path, capsys):
 
 
 def test_stopping_the_app_stops_its_voila_server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     app = subprocess.Popen([sys.executable, "-m", "mav_lite", "app", "--no-browser", "--port", str(port),
                             "--preset", "ci"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def serving() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
     deadline = time.time() + 60
-    while not serving():
+    while not listening(port):
         assert app.poll() is None and time.time() < deadline, "Voila did not open its port in 60 s"
         time.sleep(0.5)
     app.terminate()  # SIGTERM, as a process manager or a closed terminal sends
     app.wait(timeout=30)
     deadline = time.time() + 15
-    while serving():
+    while listening(port):
         assert time.time() < deadline, "Voila still serves after the app was stopped"
         time.sleep(0.5)
